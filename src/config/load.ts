@@ -1,0 +1,125 @@
+/** Reading a config file or text into a validated ProxyConfig, and printing the effective configuration. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { hasSection, parseConfigText } from './parse.js';
+import {
+  buildProxyConfig,
+  formatHostPort,
+  PROXY_KEYS,
+  PROXY_SECTION,
+  type KeyDoc,
+  type ProxyKeyName,
+  type ProxySectionOptions,
+} from './proxySection.js';
+import { ConfigError, DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
+
+export type ReadProxyConfigOptions = ProxySectionOptions;
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  // Array.prototype.sort is stable: issues of one line keep the order they were found in.
+  return [...issues].sort((a, b) => a.line - b.line);
+}
+
+/**
+ * Parses and validates config text. `file` is the path shown in messages; relative certificate paths are
+ * resolved against its directory. Throws a ConfigError listing every problem found.
+ */
+export function readProxyConfig(text: string, file: string, opts: ReadProxyConfigOptions = {}): ProxyConfig {
+  const parsed = parseConfigText(text, file);
+  const issues: ConfigIssue[] = [...parsed.issues];
+  const absFile = path.resolve(file);
+
+  if (!hasSection(parsed, PROXY_SECTION)) {
+    const other = parsed.sections.find((s) => s.name.toLowerCase() === PROXY_SECTION);
+    issues.push({
+      file,
+      line: other ? other.line : 0,
+      entry: other ? `[${other.name}]` : '',
+      message: other
+        ? `no [proxy] section (section names are case-sensitive: write [proxy], not [${other.name}])`
+        : 'no [proxy] section',
+    });
+    throw new ConfigError(sortIssues(issues));
+  }
+
+  const header = parsed.sections.find((s) => s.name === PROXY_SECTION);
+  const entries = parsed.sections.filter((s) => s.name === PROXY_SECTION).flatMap((s) => s.entries);
+  const built = buildProxyConfig(entries, file, absFile, opts, header?.line ?? 0);
+  issues.push(...built.issues);
+  if (issues.length > 0) throw new ConfigError(sortIssues(issues));
+  return built.config;
+}
+
+/** Reads and validates a config file. Throws a ConfigError (also when the file cannot be read). */
+export function loadProxyConfig(file: string, opts: ReadProxyConfigOptions = {}): ProxyConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError([{ file, line: 0, entry: '', message: `cannot read config file: ${err.message}` }]);
+  }
+  return readProxyConfig(text, file, opts);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function quote(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+const sameListen = (c: ProxyConfig): boolean =>
+  c.listen.length === DEFAULTS.listen.length &&
+  c.listen.every((hp, i) => hp.host === DEFAULTS.listen[i]?.host && hp.port === DEFAULTS.listen[i]?.port);
+
+/** Each key's effective values as written in a config file, and whether that is the default. */
+const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDefault: boolean }> = {
+  listen: (c) => ({ values: c.listen.map((hp) => quote(formatHostPort(hp))), isDefault: sameListen(c) }),
+  sslCertificate: (c) => ({
+    values: c.tls ? [quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)] : [],
+    isDefault: false,
+  }),
+  server: (c) => ({
+    values: [...c.servers.values()].map((s) => quote([s.name, ...s.addresses.map(formatHostPort)].join(' '))),
+    isDefault: false,
+  }),
+  allow: (c) => ({ values: c.allow.map((r) => quote([r.identity, ...r.targets].join(' '))), isDefault: false }),
+  handshakeTimeout: (c) => ({
+    values: [String(c.handshakeTimeout)],
+    isDefault: c.handshakeTimeout === DEFAULTS.handshakeTimeout,
+  }),
+  connectTimeout: (c) => ({ values: [String(c.connectTimeout)], isDefault: c.connectTimeout === DEFAULTS.connectTimeout }),
+  teardownTimeout: (c) => ({
+    values: [String(c.teardownTimeout)],
+    isDefault: c.teardownTimeout === DEFAULTS.teardownTimeout,
+  }),
+  maxRequestBytes: (c) => ({
+    values: [String(c.maxRequestBytes)],
+    isDefault: c.maxRequestBytes === DEFAULTS.maxRequestBytes,
+  }),
+};
+
+const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
+  sslCertificate: 'not set (mxproxy start requires it)',
+  server: 'none defined',
+  allow: 'none (no client may reach any server)',
+};
+
+function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {
+  const { values, isDefault } = RENDER[doc.name](c);
+  if (values.length === 0) return [`# ${doc.name}: ${NOT_SET[doc.name] ?? 'not set'}`];
+  return values.map((v) => {
+    const shown = doc.secret ? quote('***') : v;
+    return `${doc.name} = ${shown}${isDefault ? '  # default' : ''}`;
+  });
+}
+
+/**
+ * The effective configuration as config-file text: every [proxy] key with its value, values equal to the
+ * built-in default marked `# default`, secret keys shown as "***". The output reads back as the same config.
+ */
+export function describeConfig(config: ProxyConfig): string {
+  const lines = [`# mxproxy effective configuration, read from ${config.file}`, '[proxy]'];
+  for (const doc of PROXY_KEYS) lines.push(...describeKey(doc, config));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,82 @@
+/** The effective configuration, after parsing, validation and defaults. */
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** A named backend; more than one address means redundant servers, tried in order until one accepts. */
+export interface TargetServer {
+  name: string;
+  addresses: HostPort[];
+  /** Where it was defined, for messages. */
+  source: SourceRef;
+}
+
+/** `allow = "<identity-glob> <target-glob> [...]"` */
+export interface AllowRule {
+  identity: string;
+  targets: string[];
+  source: SourceRef;
+}
+
+export interface SourceRef {
+  file: string;
+  line: number;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export interface ProxyConfig {
+  /** The file it was read from (absolute path), or '<built-in>'. */
+  file: string;
+  listen: HostPort[];
+  /** Absent only when the file has no sslCertificate entry; `start` refuses to run without it. */
+  tls: TlsFiles | undefined;
+  servers: Map<string, TargetServer>;
+  allow: AllowRule[];
+  /** ms from TCP accept to a complete request frame. */
+  handshakeTimeout: number;
+  /** ms for one backend dial attempt. */
+  connectTimeout: number;
+  /** ms a closing pair may take to flush and close before both sockets are destroyed. */
+  teardownTimeout: number;
+  /** Largest request frame body in bytes. */
+  maxRequestBytes: number;
+}
+
+export const DEFAULT_PORT = 5678;
+
+export const DEFAULTS = {
+  listen: [{ host: '0.0.0.0', port: DEFAULT_PORT }] as HostPort[],
+  handshakeTimeout: 5000,
+  connectTimeout: 5000,
+  teardownTimeout: 1000,
+  maxRequestBytes: 4096,
+} as const;
+
+/** One problem found in a config file. */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  /** The entry as written (`key = value`), or the section header, or '' for file-level problems. */
+  entry: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = i.line > 0 ? `${i.file}:${i.line}` : i.file;
+  return i.entry ? `${where}: ${i.message} (in: ${i.entry})` : `${where}: ${i.message}`;
+}
