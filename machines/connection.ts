@@ -1,0 +1,363 @@
+/**
+ * One client/server connection pair as a state machine.
+ *
+ *   handshake ─► authorization ─► connecting ─► forwarding ─► teardown ─► closed
+ *   (TLS, request)  (rules)        (dial, failover)  (piped)      (declining | closing)
+ *
+ * Pure: no sockets, timers, files or clocks in here. Everything nondeterministic arrives as an event (the event
+ * log records exactly these), and every side effect is a named action that src/ provides; the defaults below do
+ * nothing, which is what replay and machine tests run with.
+ */
+import { assign, setup } from 'xstate';
+import { ReplyCode } from '../src/protocol/codes.js';
+
+export type TimerName = 'handshake' | 'connect' | 'teardown';
+
+/** Which side of the pair an event is about. */
+export type Side = 'client' | 'server';
+
+export interface ConnectionInput {
+  id: string;
+  /** "address:port" of the client as accepted. */
+  peer: string;
+  /** "address:port" of the listener that accepted it. */
+  local: string;
+}
+
+export interface ByteCounts {
+  /** Bytes read from the socket (after TLS decryption for the client). */
+  read: number;
+  written: number;
+}
+
+export interface ConnectionContext extends ConnectionInput {
+  identity: string | null;
+  identities: string[];
+  target: string | null;
+  /** Backend addresses ("host:port") to try in order; redundancy means more than one. */
+  addresses: string[];
+  /** Index into addresses of the current dial attempt. */
+  attempt: number;
+  /** The address that accepted, once connected. */
+  backend: string | null;
+  /** Set once the client socket exists and until it reported closed. */
+  clientOpen: boolean;
+  serverOpen: boolean;
+  /** Why the pair ended: `client-closed`, `server-error:ECONNRESET`, `declined:ERR_NOT_ALLOWED`, … */
+  reason: string | null;
+  code: ReplyCode | null;
+  message: string | null;
+  client: ByteCounts;
+  server: ByteCounts;
+}
+
+export type ConnectionOutput = Pick<
+  ConnectionContext,
+  'id' | 'peer' | 'identity' | 'target' | 'backend' | 'reason' | 'code' | 'message' | 'client' | 'server'
+>;
+
+export interface WithId {
+  /** Connection id; the root supervisor routes on it. */
+  id: string;
+}
+
+export type ConnectionEvent = WithId &
+  (
+    | { type: 'TLS_OK'; identity: string; identities: string[]; protocol: string; alpn: string | null; resumed: boolean }
+    | { type: 'TLS_FAILED'; code: string; message: string }
+    | { type: 'REQUEST'; target: string; earlyBytes: number }
+    | { type: 'REQUEST_INVALID'; code: ReplyCode; message: string }
+    | { type: 'AUTHORIZED'; addresses: string[] }
+    | { type: 'DECLINED'; code: ReplyCode; message: string }
+    | { type: 'BACKEND_CONNECTED'; attempt: number; address: string }
+    | { type: 'BACKEND_FAILED'; attempt: number; address: string; code: string; message: string }
+    | { type: 'HANDSHAKE_TIMEOUT' }
+    | { type: 'CONNECT_TIMEOUT'; attempt: number }
+    | { type: 'TEARDOWN_TIMEOUT' }
+    | { type: 'CLIENT_END' }
+    | { type: 'SERVER_END' }
+    | { type: 'CLIENT_ERROR'; code: string; message: string }
+    | { type: 'SERVER_ERROR'; code: string; message: string }
+    | ({ type: 'CLIENT_CLOSED' } & ByteCounts)
+    | ({ type: 'SERVER_CLOSED' } & ByteCounts)
+    | { type: 'SHUTDOWN' }
+  );
+
+export type ConnectionEventType = ConnectionEvent['type'];
+
+type EventOf<T extends ConnectionEventType> = Extract<ConnectionEvent, { type: T }>;
+
+/** How the sockets are closed on the way out. */
+export type CloseMode =
+  /** flush what is queued, send FIN, let the peer close (destroyed at the teardown deadline at the latest) */
+  | 'graceful'
+  /** destroy at once: errors, resets, deadlines */
+  | 'abort';
+
+export const connectionMachine = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+    output: {} as ConnectionOutput,
+  },
+  actions: {
+    // Side effects, implemented in src/proxy/effects.ts. No-ops here: tests and replay run the bare machine.
+    startTimer: (_, _params: { timer: TimerName }) => {},
+    cancelTimer: (_, _params: { timer: TimerName }) => {},
+    /** Start reading the request frame from the client. */
+    readRequest: () => {},
+    /** Decide from the rules whether identity may reach target; answers AUTHORIZED or DECLINED. */
+    authorize: (_, _params: { identity: string; identities: string[]; target: string }) => {},
+    /** Dial one backend address; answers BACKEND_CONNECTED or BACKEND_FAILED for this attempt. */
+    dialBackend: (_, _params: { attempt: number; address: string }) => {},
+    /** Abandon the dial in progress (timeout, client gone); it reports nothing afterwards. */
+    abortDial: () => {},
+    /** Send the ok reply, hand over early bytes, pipe both ways. Bytes never pass through the actor. */
+    link: () => {},
+    /** Send the decline reply frame, then end the client side. */
+    sendDecline: (_, _params: { code: ReplyCode; message: string }) => {},
+    closeSockets: (_, _params: { mode: CloseMode }) => {},
+    // Context updates, named so diagrams and transition records read well.
+    decline: assign((_, params: { code: ReplyCode; message: string }) => ({
+      code: params.code,
+      message: params.message,
+      reason: `declined:${params.code}`,
+    })),
+    declineFromEvent: assign(({ event }) => {
+      const e = event as EventOf<'DECLINED' | 'REQUEST_INVALID'>;
+      return { code: e.code, message: e.message, reason: `declined:${e.code}` };
+    }),
+    /** The first reason wins: a pair ends for one cause, what follows is its consequence. */
+    clientClosed: assign(({ context, event }) => {
+      const e = event as EventOf<'CLIENT_CLOSED'>;
+      return { clientOpen: false, client: { read: e.read, written: e.written }, reason: context.reason ?? 'client-closed' };
+    }),
+    serverClosed: assign(({ context, event }) => {
+      const e = event as EventOf<'SERVER_CLOSED'>;
+      return { serverOpen: false, server: { read: e.read, written: e.written }, reason: context.reason ?? 'server-closed' };
+    }),
+    clientFailed: assign(({ context, event }) => ({
+      reason: context.reason ?? `client-error:${(event as EventOf<'CLIENT_ERROR'>).code}`,
+    })),
+    serverFailed: assign(({ context, event }) => ({
+      reason: context.reason ?? `server-error:${(event as EventOf<'SERVER_ERROR'>).code}`,
+    })),
+  },
+  guards: {
+    hasNextAddress: ({ context }) => context.attempt + 1 < context.addresses.length,
+    isCurrentAttempt: ({ context, event }) =>
+      (event as EventOf<'BACKEND_CONNECTED' | 'BACKEND_FAILED' | 'CONNECT_TIMEOUT'>).attempt === context.attempt,
+    bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => ({
+    ...input,
+    identity: null,
+    identities: [],
+    target: null,
+    addresses: [],
+    attempt: 0,
+    backend: null,
+    clientOpen: true,
+    serverOpen: false,
+    reason: null,
+    code: null,
+    message: null,
+    client: { read: 0, written: 0 },
+    server: { read: 0, written: 0 },
+  }),
+  initial: 'handshake',
+  output: ({ context }) => ({
+    id: context.id,
+    peer: context.peer,
+    identity: context.identity,
+    target: context.target,
+    backend: context.backend,
+    reason: context.reason,
+    code: context.code,
+    message: context.message,
+    client: context.client,
+    server: context.server,
+  }),
+  states: {
+    handshake: {
+      entry: { type: 'startTimer', params: { timer: 'handshake' } },
+      exit: { type: 'cancelTimer', params: { timer: 'handshake' } },
+      initial: 'tls',
+      states: {
+        tls: {
+          on: {
+            TLS_OK: {
+              target: 'awaitingRequest',
+              actions: assign({ identity: ({ event }) => event.identity, identities: ({ event }) => event.identities }),
+            },
+            // Node has already destroyed the socket when the TLS handshake fails.
+            TLS_FAILED: {
+              target: '#connection.teardown.closing',
+              actions: assign({
+                clientOpen: false,
+                reason: ({ event }) => `tls-failed:${event.code}`,
+                message: ({ event }) => event.message,
+              }),
+            },
+            // Before TLS is done there is no channel to send a reply on: just close.
+            HANDSHAKE_TIMEOUT: {
+              target: '#connection.teardown.closing',
+              actions: assign({ reason: 'timeout:handshake', message: 'TLS handshake not complete within handshakeTimeout' }),
+            },
+            SHUTDOWN: { target: '#connection.teardown.closing', actions: assign({ reason: 'shutdown' }) },
+          },
+        },
+        awaitingRequest: {
+          entry: 'readRequest',
+          on: {
+            REQUEST: {
+              target: '#connection.authorization',
+              actions: assign({ target: ({ event }) => event.target }),
+            },
+            REQUEST_INVALID: { target: '#connection.teardown.declining', actions: 'declineFromEvent' },
+            CLIENT_END: {
+              target: '#connection.teardown.declining',
+              actions: { type: 'decline', params: { code: ReplyCode.BAD_REQUEST, message: 'connection half-closed before a complete request frame' } },
+            },
+            HANDSHAKE_TIMEOUT: {
+              target: '#connection.teardown.declining',
+              actions: { type: 'decline', params: { code: ReplyCode.HANDSHAKE_TIMEOUT, message: 'no complete request frame within handshakeTimeout' } },
+            },
+            SHUTDOWN: {
+              target: '#connection.teardown.declining',
+              actions: { type: 'decline', params: { code: ReplyCode.SHUTTING_DOWN, message: 'the proxy is shutting down' } },
+            },
+          },
+        },
+      },
+      on: {
+        CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
+        CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
+      },
+    },
+    authorization: {
+      entry: {
+        type: 'authorize',
+        params: ({ context }) => ({ identity: context.identity ?? '', identities: context.identities, target: context.target ?? '' }),
+      },
+      on: {
+        AUTHORIZED: {
+          target: 'connecting',
+          actions: assign({ addresses: ({ event }) => event.addresses, attempt: 0 }),
+        },
+        DECLINED: { target: 'teardown.declining', actions: 'declineFromEvent' },
+        SHUTDOWN: { target: 'teardown.declining', actions: { type: 'decline', params: { code: ReplyCode.SHUTTING_DOWN, message: 'the proxy is shutting down' } } },
+        CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
+        CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
+      },
+    },
+    connecting: {
+      entry: [
+        {
+          type: 'dialBackend',
+          params: ({ context }) => ({ attempt: context.attempt, address: context.addresses[context.attempt] ?? '' }),
+        },
+        { type: 'startTimer', params: { timer: 'connect' } },
+      ],
+      exit: { type: 'cancelTimer', params: { timer: 'connect' } },
+      on: {
+        BACKEND_CONNECTED: {
+          guard: 'isCurrentAttempt',
+          target: 'forwarding',
+          actions: assign({ backend: ({ event }) => event.address, serverOpen: true }),
+        },
+        BACKEND_FAILED: [
+          // redundant servers: try the next address
+          {
+            guard: ({ context, event }) => event.attempt === context.attempt && context.attempt + 1 < context.addresses.length,
+            target: 'connecting',
+            reenter: true,
+            actions: assign({ attempt: ({ context }) => context.attempt + 1 }),
+          },
+          {
+            guard: 'isCurrentAttempt',
+            target: 'teardown.declining',
+            actions: { type: 'decline', params: { code: ReplyCode.TARGET_UNREACHABLE, message: 'no address of the target accepted the connection' } },
+          },
+        ],
+        CONNECT_TIMEOUT: [
+          {
+            guard: ({ context, event }) => event.attempt === context.attempt && context.attempt + 1 < context.addresses.length,
+            target: 'connecting',
+            reenter: true,
+            actions: ['abortDial', assign({ attempt: ({ context }) => context.attempt + 1 })],
+          },
+          {
+            guard: 'isCurrentAttempt',
+            target: 'teardown.declining',
+            actions: ['abortDial', { type: 'decline', params: { code: ReplyCode.TARGET_UNREACHABLE, message: 'no address of the target answered within connectTimeout' } }],
+          },
+        ],
+        SHUTDOWN: {
+          target: 'teardown.declining',
+          actions: ['abortDial', { type: 'decline', params: { code: ReplyCode.SHUTTING_DOWN, message: 'the proxy is shutting down' } }],
+        },
+        CLIENT_CLOSED: { target: 'teardown.closing', actions: ['abortDial', 'clientClosed'] },
+        CLIENT_ERROR: { target: 'teardown.aborting', actions: ['abortDial', 'clientFailed'] },
+      },
+    },
+    forwarding: {
+      entry: 'link',
+      on: {
+        // Half-close: the pipe passes the FIN on by itself; the pair lives until a side closes.
+        CLIENT_END: {},
+        SERVER_END: {},
+        CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
+        SERVER_CLOSED: { target: 'teardown.closing', actions: 'serverClosed' },
+        CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
+        SERVER_ERROR: { target: 'teardown.aborting', actions: 'serverFailed' },
+        SHUTDOWN: { target: 'teardown.closing', actions: assign({ reason: 'shutdown' }) },
+      },
+    },
+    teardown: {
+      entry: { type: 'startTimer', params: { timer: 'teardown' } },
+      exit: { type: 'cancelTimer', params: { timer: 'teardown' } },
+      // Always entered through one of its sub-states; `closing` is only the formal default.
+      initial: 'closing',
+      always: { guard: 'bothClosed', target: 'closed' },
+      on: {
+        CLIENT_CLOSED: { actions: 'clientClosed' },
+        SERVER_CLOSED: { actions: 'serverClosed' },
+        // A TLS failure reported late (the handshake deadline destroyed the socket first) means the client is gone.
+        TLS_FAILED: { actions: assign({ clientOpen: false }) },
+        CLIENT_ERROR: { target: '.aborting', actions: 'clientFailed' },
+        SERVER_ERROR: { target: '.aborting', actions: 'serverFailed' },
+        // Deadline: destroy whatever is left and finish; late socket events find no actor and are dropped.
+        TEARDOWN_TIMEOUT: {
+          target: 'closed',
+          actions: [{ type: 'closeSockets', params: { mode: 'abort' } }, assign({ reason: ({ context }) => context.reason ?? 'timeout:teardown' })],
+        },
+      },
+      states: {
+        /** Send the decline reply and end the client side; the client closes after reading it. */
+        declining: {
+          entry: {
+            type: 'sendDecline',
+            params: ({ context }) => ({ code: context.code ?? ReplyCode.INTERNAL, message: context.message ?? '' }),
+          },
+        },
+        /** Flush and close both sides in order. */
+        closing: {
+          entry: { type: 'closeSockets', params: { mode: 'graceful' } },
+        },
+        /** Destroy both sides now. */
+        aborting: {
+          entry: { type: 'closeSockets', params: { mode: 'abort' } },
+        },
+      },
+    },
+    closed: {
+      type: 'final',
+    },
+  },
+});
+
+export type ConnectionMachine = typeof connectionMachine;

@@ -1,0 +1,94 @@
+/**
+ * The root supervisor. One child connection actor per accepted socket; every event that names a connection id
+ * is routed to that child; finished children are forgotten.
+ *
+ *   running ──SHUTDOWN──► stopping ──(no children left)──► stopped
+ *
+ * Pure like the connection machine: `src/` feeds it events (from RxJS streams) and provides the named actions
+ * and the connection logic (the connection machine with its live effects, or bare for tests and replay).
+ */
+import { assign, setup, type ActorRefFrom } from 'xstate';
+import { connectionMachine, type ConnectionEvent, type ConnectionInput, type ConnectionOutput } from './connection.js';
+import { ConnectionRegistry } from './registry.js';
+
+export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
+/** Sent by the registry when a child reaches its final state (or fails). */
+export type ConnectionDoneEvent = { type: 'CONNECTION_DONE'; output: ConnectionOutput };
+export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } | ConnectionDoneEvent;
+
+export interface ProxyInput {
+  /** The connection machine each child runs; src/ passes it with its live effects provided. */
+  connection?: typeof connectionMachine;
+}
+
+export interface ProxyContext {
+  registry: ConnectionRegistry;
+  accepted: number;
+  finished: number;
+}
+
+export type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
+
+export const proxyMachine = setup({
+  types: {
+    context: {} as ProxyContext,
+    events: {} as ProxyEvent,
+    input: {} as ProxyInput,
+  },
+  actions: {
+    /** Told about every finished pair (logging, counters); a no-op in the bare machine. */
+    connectionFinished: (_, _params: ConnectionOutput) => {},
+    spawnConnection: ({ context, event }) => {
+      const { id, peer, local } = event as AcceptedEvent;
+      context.registry.spawn({ id, peer, local });
+    },
+    /** Route by connection id. An event for a pair that has already finished (a late close, a timer that
+     * raced its cancellation) finds no child and is dropped: the pair's story ended with its final state. */
+    route: ({ context, event }) => {
+      context.registry.send(event as ConnectionEvent);
+    },
+    shutdownAll: ({ context }) => context.registry.broadcast({ type: 'SHUTDOWN', id: '' }),
+    shutdownOne: ({ context, event }) => {
+      const { id } = event as AcceptedEvent;
+      context.registry.send({ type: 'SHUTDOWN', id });
+    },
+    countAccepted: assign({ accepted: ({ context }) => context.accepted + 1 }),
+    countFinished: assign({ finished: ({ context }) => context.finished + 1 }),
+  },
+  guards: {
+    noChildren: ({ context }) => context.registry.size === 0,
+  },
+}).createMachine({
+  id: 'proxy',
+  context: ({ input, self }) => ({
+    registry: new ConnectionRegistry(input?.connection ?? connectionMachine, self),
+    accepted: 0,
+    finished: 0,
+  }),
+  initial: 'running',
+  on: {
+    '*': { actions: 'route' },
+    CONNECTION_DONE: {
+      actions: [{ type: 'connectionFinished', params: ({ event }) => event.output }, 'countFinished'],
+    },
+  },
+  states: {
+    running: {
+      on: {
+        ACCEPTED: { actions: ['spawnConnection', 'countAccepted'] },
+        SHUTDOWN: { target: 'stopping' },
+      },
+    },
+    stopping: {
+      entry: 'shutdownAll',
+      always: { guard: 'noChildren', target: 'stopped' },
+      on: {
+        // A socket accepted just before the listeners closed: give it its actor, then tell it to decline.
+        ACCEPTED: { actions: ['spawnConnection', 'countAccepted', 'shutdownOne'] },
+      },
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type ProxyMachine = typeof proxyMachine;

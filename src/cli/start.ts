@@ -1,0 +1,45 @@
+/** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
+import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
+import { createLogger, type LogFormat } from '../log.js';
+import { startProxy } from '../proxy/runtime.js';
+
+export interface StartOptions {
+  config: string;
+  dbg?: 'work';
+  report?: 'dispatch';
+  logFormat: LogFormat;
+  logLevel: string;
+}
+
+export async function startCommand(opts: StartOptions): Promise<void> {
+  const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
+  let config;
+  try {
+    config = loadProxyConfig(opts.config, { requireTls: true });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mxproxy: ${err.issues.length} problem(s) in the configuration:\n${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
+
+  let proxy;
+  try {
+    proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });
+  } catch (err) {
+    process.stderr.write(`mxproxy: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    logger.info(`${signal}: stopping`);
+    void proxy.stop();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  await proxy.stopped;
+  // let winston pass its last lines on
+  await new Promise((r) => setTimeout(r, 50));
+  process.exit(0);
+}

@@ -1,0 +1,18 @@
+/**
+ * The one source of time. Machines never read a clock: src/ stamps events and arms timers through this, so
+ * tests can drive time and replay can substitute the recorded timestamps.
+ */
+export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};

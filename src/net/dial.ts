@@ -1,0 +1,45 @@
+/** Backend dialing: one attempt at one address. Timeouts and failover are the machine's decisions. */
+import net from 'node:net';
+import { parseHostPort } from '../config/proxySection.js';
+import { errorCode } from './socketEvents.js';
+
+export interface Dial {
+  socket: net.Socket;
+  abort(): void;
+}
+
+export function dial(
+  address: string,
+  onConnected: (socket: net.Socket) => void,
+  onFailed: (code: string, message: string) => void,
+): Dial {
+  const parsed = parseHostPort(address);
+  if (!parsed.ok) throw new Error(`bad backend address ${address}: ${parsed.message}`);
+  const { host, port } = parsed.value;
+  // noDelay: request/response traffic must not wait on Nagle; allowHalfOpen: the pair closes each half itself
+  const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+  let settled = false;
+  const onError = (err: Error) => {
+    if (settled) return;
+    settled = true;
+    socket.destroy();
+    onFailed(errorCode(err), err.message);
+  };
+  socket.once('error', onError);
+  socket.once('connect', () => {
+    if (settled) return;
+    settled = true;
+    socket.off('error', onError);
+    onConnected(socket);
+  });
+  return {
+    socket,
+    abort() {
+      if (settled) return;
+      settled = true;
+      socket.off('error', onError);
+      socket.on('error', () => {});
+      socket.destroy();
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * TCP listeners. Sockets are taken at accept, before any TLS work, so that limits on accept (coming with the
+ * DoS protection) can refuse a connection for the price of a close.
+ */
+import net from 'node:net';
+import type { HostPort } from '../config/types.js';
+import { formatHostPort } from '../config/proxySection.js';
+
+export interface Listening {
+  servers: net.Server[];
+  /** The bound addresses (port 0 resolved), "host:port". */
+  addresses: string[];
+  close(): Promise<void>;
+}
+
+export async function listen(addresses: HostPort[], onSocket: (socket: net.Socket) => void, backlog = 1024): Promise<Listening> {
+  const servers: net.Server[] = [];
+  const bound: string[] = [];
+  const ports = (family: 4 | 6) => new Set(addresses.filter((a) => net.isIP(a.host) === family).map((a) => a.port));
+  const v4Ports = ports(4);
+  try {
+    for (const a of addresses) {
+      // halves of a TCP connection close independently; the pair decides when both are done
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        // "[::]" next to "0.0.0.0" on the same port: keep them apart, or the second bind fails
+        const ipv6Only = net.isIP(a.host) === 6 && v4Ports.has(a.port);
+        server.listen({ host: a.host, port: a.port, backlog, ipv6Only }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      servers.push(server);
+      const info = server.address() as net.AddressInfo;
+      bound.push(formatHostPort({ host: info.address, port: info.port }));
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    throw Object.assign(new Error(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`), { code: e.code });
+  }
+  return {
+    servers,
+    addresses: bound,
+    close: () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
+  };
+}

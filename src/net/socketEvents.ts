@@ -1,0 +1,42 @@
+/**
+ * Raw socket lifecycle as RxJS streams of connection events. Only lifecycle reaches the actors: end, error,
+ * close (with byte counts). Data never does; once linked, bytes flow through `pipe`.
+ */
+import type { Socket } from 'node:net';
+import { Observable } from 'rxjs';
+import type { ConnectionEvent, Side } from '../../machines/connection.js';
+
+const TYPES = {
+  client: { end: 'CLIENT_END', error: 'CLIENT_ERROR', close: 'CLIENT_CLOSED' },
+  server: { end: 'SERVER_END', error: 'SERVER_ERROR', close: 'SERVER_CLOSED' },
+} as const;
+
+export function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code ? code : 'EUNKNOWN';
+}
+
+/** Emits END, ERROR and finally CLOSED, then completes. Holds an 'error' listener for the socket's life so an
+ * error can never crash the process. */
+export function lifecycle$(socket: Socket, side: Side, id: string): Observable<ConnectionEvent> {
+  const t = TYPES[side];
+  return new Observable<ConnectionEvent>((sub) => {
+    const onEnd = () => sub.next({ type: t.end, id });
+    const onError = (err: Error) => sub.next({ type: t.error, id, code: errorCode(err), message: err.message });
+    const onClose = () => {
+      sub.next({ type: t.close, id, read: socket.bytesRead, written: socket.bytesWritten });
+      sub.complete();
+    };
+    socket.on('end', onEnd);
+    socket.on('error', onError);
+    socket.once('close', onClose);
+    if (socket.closed) onClose();
+    return () => {
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+      // keep swallowing errors after unsubscribe: a late error must not become an uncaught exception
+      if (!socket.closed) socket.once('error', () => {});
+      socket.off('error', onError);
+    };
+  });
+}

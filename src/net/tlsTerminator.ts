@@ -1,0 +1,66 @@
+/**
+ * TLS termination for accepted TCP sockets. A never-listening tls.Server does the work: sockets are handed to
+ * it with `emit('connection')` (documented for injecting connections), so Node's own client-certificate
+ * verification applies (chain to the configured CA, validity, required certificate) — no re-implementation.
+ */
+import type { Socket } from 'node:net';
+import tls from 'node:tls';
+import { ALPN_PROTOCOL } from '../protocol/frame.js';
+import { identitiesOf } from './identity.js';
+import { errorCode } from './socketEvents.js';
+
+export interface TlsMaterial {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca: string | Buffer;
+}
+
+export interface TlsOutcome {
+  ok(raw: Socket, socket: tls.TLSSocket, info: { identities: string[]; protocol: string; alpn: string | null; resumed: boolean }): void;
+  failed(raw: Socket, code: string, message: string): void;
+}
+
+/**
+ * Node hands 'secureConnection' and 'tlsClientError' the TLSSocket, which keeps the accepted socket it wraps
+ * as `_parent` (lib/_tls_wrap.js). That is the only link back to our connection; the tests on TLS refusals
+ * fail loudly if a Node release ever drops it.
+ */
+function rawOf(socket: tls.TLSSocket): Socket | undefined {
+  return (socket as unknown as { _parent?: Socket })._parent;
+}
+
+export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome): tls.Server {
+  const server = tls.createServer({
+    cert: material.cert,
+    key: material.key,
+    // Replaces Node's default (public) roots: only the project CA is trusted.
+    ca: material.ca,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    ALPNProtocols: [ALPN_PROTOCOL],
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    const raw = rawOf(socket);
+    if (!raw) {
+      socket.destroy();
+      return;
+    }
+    outcome.ok(raw, socket, {
+      identities: identitiesOf(socket.getPeerCertificate(false)),
+      protocol: socket.getProtocol() ?? 'unknown',
+      alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
+      resumed: socket.isSessionReused(),
+    });
+  });
+  server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+    const raw = rawOf(socket);
+    if (!raw) return;
+    // A certificate that failed verification closes the socket without an error of its own; the verdict is
+    // in authorizationError (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
+    const verdict = socket.authorizationError;
+    const code = verdict ? String(verdict) : errorCode(err);
+    outcome.failed(raw, code, verdict ? `client certificate rejected: ${String(verdict)}` : err.message.trim());
+  });
+  return server;
+}

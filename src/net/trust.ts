@@ -1,0 +1,48 @@
+/**
+ * The trust anchor: only the project's own CA. A certificate from the system's public roots as anchor would let
+ * in every holder of any publicly issued certificate, so it is refused outright.
+ */
+import { rootCertificates } from 'node:tls';
+import { X509Certificate as CryptoX509 } from 'node:crypto';
+
+
+export class TrustError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'ERR_CA_PUBLIC' | 'ERR_CA_NOT_CA' | 'ERR_CA_INVALID' = 'ERR_CA_INVALID',
+  ) {
+    super(message);
+    this.name = 'TrustError';
+  }
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+let publicFingerprints: Set<string> | null = null;
+function publicRoots(): Set<string> {
+  publicFingerprints ??= new Set(rootCertificates.map((pem) => new CryptoX509(pem).fingerprint256));
+  return publicFingerprints;
+}
+
+/** Checks a CA bundle (PEM text) and returns its certificates; throws TrustError with a clear reason. */
+export function checkTrustAnchors(pem: string, file: string): CryptoX509[] {
+  const blocks = pem.match(PEM_CERT) ?? [];
+  if (blocks.length === 0) throw new TrustError(`${file}: no PEM certificate found in the CA file`);
+  return blocks.map((block, i) => {
+    let cert: CryptoX509;
+    try {
+      cert = new CryptoX509(block);
+    } catch (err) {
+      throw new TrustError(`${file}: certificate #${i + 1} cannot be parsed (${(err as Error).message})`);
+    }
+    if (publicRoots().has(cert.fingerprint256)) {
+      throw new TrustError(
+        `${file}: "${cert.subject.replace(/\n/g, ', ')}" is a public CA from the system trust store; ` +
+          'mxproxy only trusts the project\'s own CA (create one with `mxproxy certs init`)',
+        'ERR_CA_PUBLIC',
+      );
+    }
+    if (!cert.ca) throw new TrustError(`${file}: "${cert.subject.replace(/\n/g, ', ')}" is not a CA certificate`, 'ERR_CA_NOT_CA');
+    return cert;
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * The live proxy: listeners, TLS termination, the root actor and the event stream between them.
+ *
+ *   accept ─► ACCEPTED ─► TLS (Node verifies the client certificate) ─► TLS_OK / TLS_FAILED ─► …
+ *
+ * Every event enters the actors through one RxJS stream (EventBus), which is where observers and the event
+ * log tap in.
+ */
+import type net from 'node:net';
+import { createActor, type Actor } from 'xstate';
+import { connectionMachine } from '../../machines/connection.js';
+import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
+import { Authorizer } from '../auth/rules.js';
+import { formatHostPort } from '../config/proxySection.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { ProxyConfig } from '../config/types.js';
+import { silentLogger, type Logger } from '../log.js';
+import { listen, type Listening } from '../net/listeners.js';
+import { lifecycle$ } from '../net/socketEvents.js';
+import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
+import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
+import { EventBus } from './bus.js';
+import { createEffects, type Pair } from './effects.js';
+
+export interface ProxyOptions {
+  config: ProxyConfig;
+  logger?: Logger;
+  clock?: Clock;
+  /** Log each accept/decline/link/unlink at info level (`--report dispatch`). */
+  reportDispatch?: boolean;
+  /** Certificates in memory instead of the files named by config.tls (embedding, tests). */
+  tls?: TlsMaterial;
+  /** Sees every event in the order the actors receive it (event log, tests). */
+  onEvent?: (event: ProxyEvent) => void;
+}
+
+export interface ProxyStats {
+  accepted: number;
+  /** Pairs whose actor has not reached its final state yet. */
+  active: number;
+}
+
+export interface ProxyHandle {
+  /** Bound listener addresses, "host:port" (port 0 in the config is resolved here). */
+  readonly addresses: string[];
+  stats(): ProxyStats;
+  /** Stop accepting, decline pending requests with ERR_SHUTTING_DOWN, close linked pairs, then resolve. */
+  stop(): Promise<void>;
+  /** Resolves when the proxy has stopped (after stop(), or a fatal error). */
+  readonly stopped: Promise<void>;
+  /** The root supervisor actor (inspection). */
+  readonly root: Actor<typeof proxyMachine>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
+  const config = opts.config;
+  const logger = opts.logger ?? silentLogger();
+  const clock = opts.clock ?? systemClock;
+  let material = opts.tls;
+  if (!material) {
+    if (!config.tls) throw new TlsSetupError(`${config.file}: no sslCertificate entry in [proxy]`);
+    material = loadTlsMaterial(config.tls);
+  }
+
+  const bus = new EventBus();
+  const pairs = new Map<string, Pair>();
+  const ids = new WeakMap<net.Socket, string>();
+  const authorizer = new Authorizer(config);
+  const effects = createEffects({
+    pairs,
+    bus,
+    config: () => config,
+    authorizer: () => authorizer,
+    clock,
+    logger,
+    reportDispatch: opts.reportDispatch ?? false,
+  });
+
+  const root = createActor(proxyMachine.provide({ actions: { connectionFinished: (_, output) => effects.finished(output) } }), {
+    input: { connection: connectionMachine.provide({ actions: effects.actions }) },
+  });
+  let accepted = 0;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  root.subscribe({
+    next: (snapshot) => {
+      if (snapshot.status === 'done') resolveStopped();
+    },
+    error: (err) => {
+      // Effects are guarded, so this is a bug in a machine; without its supervisor the proxy cannot go on.
+      logger.error(`root actor failed: ${(err as Error).stack ?? String(err)}`);
+      resolveStopped();
+    },
+  });
+  root.start();
+  const onEvent = opts.onEvent;
+  const subscription = bus.events$.subscribe((event) => {
+    onEvent?.(event);
+    root.send(event);
+  });
+
+  const terminator = createTlsTerminator(material, {
+    ok(raw, socket, info) {
+      const id = ids.get(raw);
+      const p = id === undefined ? undefined : pairs.get(id);
+      if (!p) {
+        socket.destroy();
+        return;
+      }
+      p.client = socket;
+      p.identity = info.identities[0] ?? null;
+      bus.emit({ type: 'TLS_OK', id: p.id, identity: p.identity ?? '', ...info });
+      bus.attach(lifecycle$(socket, 'client', p.id));
+    },
+    failed(raw, code, message) {
+      const id = ids.get(raw);
+      if (id !== undefined) bus.emit({ type: 'TLS_FAILED', id, code, message });
+    },
+  });
+
+  let nextId = 0;
+  const onSocket = (raw: net.Socket) => {
+    // An error before TLS owns the socket (a reset right after accept) must not crash the process.
+    raw.on('error', () => {});
+    const id = (++nextId).toString(36);
+    const peer = raw.remoteAddress ? formatHostPort({ host: raw.remoteAddress, port: raw.remotePort ?? 0 }) : 'unknown';
+    const local = raw.localAddress ? formatHostPort({ host: raw.localAddress, port: raw.localPort ?? 0 }) : 'unknown';
+    ids.set(raw, id);
+    pairs.set(id, {
+      id,
+      peer,
+      raw,
+      client: null,
+      server: null,
+      dial: null,
+      early: null,
+      stopReading: null,
+      timers: {},
+      identity: null,
+      target: null,
+      acceptedAt: clock.now(),
+    });
+    accepted++;
+    bus.emit({ type: 'ACCEPTED', id, peer, local });
+    terminator.emit('connection', raw);
+  };
+
+  let listening: Listening;
+  try {
+    listening = await listen(config.listen, onSocket);
+  } catch (err) {
+    subscription.unsubscribe();
+    root.stop();
+    throw err;
+  }
+  logger.info(`mxproxy listening on ${listening.addresses.join(', ')}`, {
+    servers: [...config.servers.keys()].join(','),
+    rules: config.allow.length,
+  });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      const closed = listening.close();
+      root.send({ type: 'SHUTDOWN' });
+      await stopped;
+      await closed;
+      subscription.unsubscribe();
+      bus.complete();
+      logger.info('mxproxy stopped');
+    })();
+    return stopping;
+  };
+
+  return {
+    addresses: listening.addresses,
+    stats: () => ({ accepted, active: pairs.size }),
+    stop,
+    stopped,
+    root,
+  };
+}
