@@ -8,7 +8,7 @@
  * log records exactly these), and every side effect is a named action that src/ provides; the defaults below do
  * nothing, which is what replay and machine tests run with.
  */
-import { assign, setup } from 'xstate';
+import { and, assign, setup } from 'xstate';
 import { ReplyCode } from '../src/protocol/codes.js';
 
 export type TimerName = 'handshake' | 'connect' | 'teardown';
@@ -272,7 +272,7 @@ export const connectionMachine = setup({
         BACKEND_FAILED: [
           // redundant servers: try the next address
           {
-            guard: ({ context, event }) => event.attempt === context.attempt && context.attempt + 1 < context.addresses.length,
+            guard: and(['isCurrentAttempt', 'hasNextAddress']),
             target: 'connecting',
             reenter: true,
             actions: assign({ attempt: ({ context }) => context.attempt + 1 }),
@@ -285,7 +285,7 @@ export const connectionMachine = setup({
         ],
         CONNECT_TIMEOUT: [
           {
-            guard: ({ context, event }) => event.attempt === context.attempt && context.attempt + 1 < context.addresses.length,
+            guard: and(['isCurrentAttempt', 'hasNextAddress']),
             target: 'connecting',
             reenter: true,
             actions: ['abortDial', assign({ attempt: ({ context }) => context.attempt + 1 })],

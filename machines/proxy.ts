@@ -56,7 +56,9 @@ export const proxyMachine = setup({
     countFinished: assign({ finished: ({ context }) => context.finished + 1 }),
   },
   guards: {
-    noChildren: ({ context }) => context.registry.size === 0,
+    /** Every child has finished and its CONNECTION_DONE has been handled (not merely queued). */
+    allFinished: ({ context }) => context.registry.size === 0 && context.finished === context.accepted,
+    isNewConnection: ({ context, event }) => context.registry.get((event as AcceptedEvent).id) === undefined,
   },
 }).createMachine({
   id: 'proxy',
@@ -75,16 +77,16 @@ export const proxyMachine = setup({
   states: {
     running: {
       on: {
-        ACCEPTED: { actions: ['spawnConnection', 'countAccepted'] },
+        ACCEPTED: { guard: 'isNewConnection', actions: ['spawnConnection', 'countAccepted'] },
         SHUTDOWN: { target: 'stopping' },
       },
     },
     stopping: {
       entry: 'shutdownAll',
-      always: { guard: 'noChildren', target: 'stopped' },
+      always: { guard: 'allFinished', target: 'stopped' },
       on: {
         // A socket accepted just before the listeners closed: give it its actor, then tell it to decline.
-        ACCEPTED: { actions: ['spawnConnection', 'countAccepted', 'shutdownOne'] },
+        ACCEPTED: { guard: 'isNewConnection', actions: ['spawnConnection', 'countAccepted', 'shutdownOne'] },
       },
     },
     stopped: { type: 'final' },
