@@ -1,0 +1,16 @@
+export {
+  CA_VALIDITY_DAYS,
+  CertificateError,
+  LEAF_VALIDITY_DAYS,
+  createCa,
+  describeCertificate,
+  issueCertificate,
+  type CaOptions,
+  type CertificateDescription,
+  type Issued,
+  type KeyAlgorithm,
+  type LeafOptions,
+  type ValidityOptions,
+} from './x509.js';
+export type { CertificateDescription as CertificateSummary } from './x509.js';
+export { writeIssued } from './files.js';
