@@ -20,8 +20,9 @@ export async function listen(addresses: HostPort[], onSocket: (socket: net.Socke
   const v4Ports = ports(4);
   try {
     for (const a of addresses) {
-      // halves of a TCP connection close independently; the pair decides when both are done
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
+      // Not half-open while TLS is being negotiated: a client that sends FIN mid-handshake must end the
+      // socket (and so the handshake) at once. Linked sockets are switched to half-open (see runtime).
+      const server = net.createServer({ allowHalfOpen: false, noDelay: true }, onSocket);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         // "[::]" next to "0.0.0.0" on the same port: keep them apart, or the second bind fails

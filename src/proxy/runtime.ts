@@ -107,6 +107,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         socket.destroy();
         return;
       }
+      // From here on the halves close independently: a client's FIN is passed on, and the pair decides
+      // when both are done (teardown), so data still on its way to a half-closed client is not lost.
+      socket.allowHalfOpen = true;
       p.client = socket;
       p.identity = info.identities[0] ?? null;
       bus.emit({ type: 'TLS_OK', id: p.id, identity: p.identity ?? '', ...info });
