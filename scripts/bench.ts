@@ -1,0 +1,918 @@
+/**
+ * `npm run bench`: mxproxy against the baseline "client straight to the same echo/sink server over mutual TLS",
+ * measured in one run and printed side by side with the ratio to the baseline.
+ *
+ *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--json]
+ *
+ * Peers (child processes, started and stopped here):
+ *   direct TLS  benchBackends.js --tls: echo and sink servers that terminate mutual TLS themselves
+ *   mxproxy     dist/src/cli/main.js start -c <temp config>, in front of benchBackends.js (plain TCP echo + sink)
+ * Certificates (EC P-256 CA, server CN=localhost, client CN=bench-client) are made fresh in a temp dir with the
+ * project's own src/certs module. With taskset (and two CPUs) the server under test runs on CPU 0; this process
+ * (the load), its worker threads and the plain backends on CPU 1.
+ *
+ * Cases (each runs on the baseline, then on mxproxy, back to back):
+ *   bulk     one stream into the sink for --duration s; MB/s counted from what the sink acknowledged
+ *   conn     --conns loops of: new mTLS connection (+ mxproxy/1 request and reply) + 64 B echo + close
+ *   latency  1 KiB ping-pong over one connection: p50/p99
+ *   idle     RSS of the server process with --idle open idle pairs, minus its RSS before, per pair
+ * The CPU figures are utime+stime of the server process under test (/proc/<pid>/stat): the proxy itself (not
+ * its plain backends), or the TLS echo/sink server — independent of how fast the load generator is.
+ *
+ * Everything is bounded: each case by its duration plus a timeout, the whole run by a deadline.
+ */
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../src/protocol/frame.js';
+
+const MiB = 1 << 20;
+const now = (): number => performance.now(); // ms
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+// ------------------------------------------------------------------------------------------------ client side
+
+/** Where a client connects: `mx` means speak mxproxy/1 (request `name`) after the TLS handshake. */
+interface Target {
+  port: number;
+  mx: boolean;
+  name: 'echo' | 'sink';
+}
+
+/** The client's TLS material, PEM text (cheap to hand to worker threads). */
+interface ClientTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+interface Conn {
+  s: tls.TLSSocket;
+  /** Bytes that arrived after the proxy's reply frame (payload already). */
+  rest: Buffer;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** One secure context per thread: built from PEM on every connect, it would cost the load generator dearly. */
+const contexts = new Map<ClientTls, tls.SecureContext>();
+function contextFor(m: ClientTls): tls.SecureContext {
+  let ctx = contexts.get(m);
+  if (!ctx) {
+    ctx = tls.createSecureContext({ ca: m.ca, cert: m.cert, key: m.key });
+    contexts.set(m, ctx);
+  }
+  return ctx;
+}
+
+/**
+ * A mutual-TLS connection, with the mxproxy/1 request and reply done when `t.mx`. Resolves with the socket
+ * paused: the caller attaches its 'data' handler, then resumes it.
+ */
+function openConn(t: Target, m: ClientTls, info?: { tls?: string }): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      host: '127.0.0.1',
+      port: t.port,
+      servername: 'localhost',
+      secureContext: contextFor(m),
+      ...(t.mx ? { ALPNProtocols: [ALPN_PROTOCOL] } : {}),
+    });
+    s.on('error', () => {}); // reported through 'close' (and `fail`)
+    let settled = false;
+    const timer = setTimeout(() => fail(new Error(`no ${t.mx ? 'reply' : 'TLS handshake'} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const onError = (err: Error) => fail(err);
+    const onClose = () => fail(new Error(`connection closed before ${t.mx ? 'the reply' : 'the TLS handshake completed'}`));
+    s.once('error', onError);
+    s.once('close', onClose);
+    function fail(err: Error): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.destroy();
+      reject(err);
+    }
+    function ok(rest: Buffer): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.off('error', onError);
+      s.off('close', onClose);
+      s.pause();
+      resolve({ s, rest });
+    }
+    s.once('secureConnect', () => {
+      s.setNoDelay(true);
+      if (info && info.tls === undefined) info.tls = `${s.getProtocol() ?? '?'} ${s.getCipher().standardName}`;
+      if (!t.mx) return ok(Buffer.alloc(0));
+      const reader = new FrameReader(1 << 16);
+      const onData = (d: Buffer) => {
+        const r = reader.push(d);
+        if (r.kind === 'incomplete') return;
+        s.off('data', onData);
+        if (r.kind === 'error') return fail(new Error(`bad reply frame from the proxy: ${r.message}`));
+        let reply: Reply;
+        try {
+          reply = parseReply(decodeBody(r.body));
+        } catch (err) {
+          return fail(new Error(`bad reply frame from the proxy: ${errorText(err)}`));
+        }
+        if (!reply.ok) return fail(new Error(`proxy declined target "${t.name}": ${reply.code} ${reply.message}`));
+        ok(Buffer.from(r.rest));
+      };
+      s.on('data', onData);
+      s.write(encodeRequest(t.name));
+    });
+  });
+}
+
+/** Writes `payload` and waits until as many bytes came back (counting `rest` first). */
+function echoOnce(c: Conn, payload: Buffer, timeoutMs = CONNECT_TIMEOUT_MS): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const { s } = c;
+    let got = c.rest.length;
+    c.rest = Buffer.alloc(0);
+    const done = (err: Error | null) => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('close', onClose);
+      s.pause();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (d: Buffer) => {
+      got += d.length;
+      if (got >= payload.length) done(null);
+    };
+    const onClose = () => done(new Error('connection closed before the echo came back'));
+    const timer = setTimeout(() => done(new Error(`no echo within ${timeoutMs} ms`)), timeoutMs);
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.resume();
+    s.write(payload);
+  });
+}
+
+interface BulkResult {
+  bytes: number;
+  sec: number;
+}
+
+/** One stream into the sink for `durationMs`; ends on a MiB boundary and waits for the sink's acks. */
+async function bulkStream(t: Target, m: ClientTls, durationMs: number): Promise<BulkResult> {
+  const { s, rest } = await openConn(t, m);
+  try {
+    return await new Promise<BulkResult>((resolve, reject) => {
+      const chunk = Buffer.alloc(64 << 10, 0x5a);
+      let sent = 0;
+      let acked = rest.length; // the sink writes one byte per MiB it received
+      let stopped = false;
+      const t0 = now();
+      const stopAt = t0 + durationMs;
+      const limitMs = durationMs + 15_000;
+      const timer = setTimeout(
+        () => reject(new Error(`the sink acknowledged ${acked} of ${sent / MiB} MiB within ${limitMs} ms`)),
+        limitMs,
+      );
+      const finish = () => {
+        if (!stopped || acked * MiB < sent) return;
+        clearTimeout(timer);
+        resolve({ bytes: sent, sec: (now() - t0) / 1000 });
+      };
+      s.on('data', (d: Buffer) => {
+        acked += d.length;
+        finish();
+      });
+      s.once('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`connection closed during the transfer (${acked} MiB acknowledged)`));
+      });
+      s.resume();
+      const pump = () => {
+        for (;;) {
+          if (sent % MiB === 0 && now() >= stopAt) {
+            stopped = true;
+            finish();
+            return;
+          }
+          sent += chunk.length;
+          if (!s.write(chunk)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+  } finally {
+    s.destroy();
+  }
+}
+
+interface LatencyResult {
+  n: number;
+  p50us: number;
+  p99us: number;
+  meanUs: number;
+}
+
+/** `size`-byte ping-pong over one connection for `durationMs` (after 50 warm-up rounds, at most 200,000). */
+async function pingPong(t: Target, m: ClientTls, durationMs: number, size = 1024): Promise<LatencyResult> {
+  const c = await openConn(t, m);
+  const { s } = c;
+  try {
+    const payload = Buffer.alloc(size, 0x33);
+    let got = c.rest.length;
+    let want = 0;
+    let wake: ((err?: Error) => void) | null = null;
+    let closed = false;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (wake && got >= want) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    });
+    s.once('close', () => {
+      closed = true;
+      wake?.(new Error('connection closed during the ping-pong'));
+    });
+    s.resume();
+    const lat: number[] = [];
+    const stopAt = now() + durationMs;
+    for (let i = 0; i < 200_000 && (i < 50 || now() < stopAt); i++) {
+      want += size;
+      const a = process.hrtime.bigint();
+      const back = new Promise<void>((resolve, reject) => {
+        if (got >= want) return resolve();
+        if (closed) return reject(new Error('connection closed during the ping-pong'));
+        const timer = setTimeout(() => reject(new Error(`no echo within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+        wake = (err?: Error) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        };
+      });
+      s.write(payload);
+      await back;
+      if (i >= 50) lat.push(Number(process.hrtime.bigint() - a) / 1000);
+    }
+    if (lat.length === 0) throw new Error('no round trips measured');
+    lat.sort((x, y) => x - y);
+    const q = (f: number) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))]!;
+    return { n: lat.length, p50us: q(0.5), p99us: q(0.99), meanUs: lat.reduce((x, y) => x + y, 0) / lat.length };
+  } finally {
+    s.destroy();
+  }
+}
+
+interface ConnResult {
+  ok: number;
+  errors: number;
+  firstError: string | null;
+  sec: number;
+}
+
+const MAX_CONNS_PER_LOOP = 100_000;
+
+/** `loops` concurrent loops of connect + 64 B echo + close, for `durationMs`. */
+async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: number): Promise<ConnResult> {
+  const payload = Buffer.alloc(64, 0x31);
+  let ok = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const t0 = now();
+  const stopAt = t0 + durationMs;
+  const loop = async () => {
+    for (let i = 0; i < MAX_CONNS_PER_LOOP && now() < stopAt; i++) {
+      let c: Conn | null = null;
+      try {
+        c = await openConn(t, m);
+        await echoOnce(c, payload);
+        ok++;
+      } catch (err) {
+        errors++;
+        firstError ??= errorText(err);
+        await sleep(10);
+      } finally {
+        c?.s.destroy();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: loops }, loop));
+  return { ok, errors, firstError, sec: (now() - t0) / 1000 };
+}
+
+// ------------------------------------------------------------------------------------------------ worker side
+
+interface ConnJob {
+  target: Target;
+  tls: ClientTls;
+  loops: number;
+  durationMs: number;
+}
+
+type WorkerMessage = { type: 'ready' } | { type: 'result'; result: ConnResult } | { type: 'failed'; message: string };
+
+async function workerMain(): Promise<void> {
+  const port = parentPort!;
+  const job = workerData as ConnJob;
+  const go = once(port, 'message');
+  port.postMessage({ type: 'ready' } satisfies WorkerMessage);
+  await go;
+  try {
+    const result = await connLoops(job.target, job.tls, job.loops, job.durationMs);
+    port.postMessage({ type: 'result', result } satisfies WorkerMessage);
+  } catch (err) {
+    port.postMessage({ type: 'failed', message: errorText(err) } satisfies WorkerMessage);
+  }
+}
+
+/**
+ * Runs the conn loops on worker threads; `between` is called when every worker is ready (right before 'go')
+ * and again when all have answered, so the caller can read the peer's CPU time around the measured part.
+ */
+async function connOnWorkers(job: Omit<ConnJob, 'loops'>, loops: number, threads: number, around: () => void): Promise<ConnResult> {
+  const n = Math.max(1, Math.min(threads, loops));
+  const share = (i: number) => Math.floor(loops / n) + (i < loops % n ? 1 : 0);
+  const workers = Array.from({ length: n }, (_, i) => new Worker(new URL(import.meta.url), { workerData: { ...job, loops: share(i) } satisfies ConnJob }));
+  const limitMs = job.durationMs + 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const ready: Promise<void>[] = [];
+    const results: Promise<ConnResult>[] = [];
+    for (const w of workers) {
+      let readyResolve!: () => void;
+      ready.push(new Promise<void>((r) => (readyResolve = r)));
+      results.push(
+        new Promise<ConnResult>((resolve, reject) => {
+          w.on('message', (msg: WorkerMessage) => {
+            if (msg.type === 'ready') readyResolve();
+            else if (msg.type === 'result') resolve(msg.result);
+            else reject(new Error(msg.message));
+          });
+          w.on('error', reject);
+          w.on('exit', (code) => reject(new Error(`load worker exited (code ${code}) before reporting`)));
+        }),
+      );
+    }
+    // a worker that fails before 'go' rejects allResults, which ends the wait for the others' 'ready'
+    const allResults = Promise.all(results);
+    allResults.catch(() => {});
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`connection loops did not finish within ${limitMs} ms`)), limitMs);
+    });
+    deadline.catch(() => {});
+    await Promise.race([Promise.all(ready), allResults, deadline]);
+    around();
+    for (const w of workers) w.postMessage('go');
+    const all = await Promise.race([allResults, deadline]);
+    around();
+    return {
+      ok: all.reduce((a, r) => a + r.ok, 0),
+      errors: all.reduce((a, r) => a + r.errors, 0),
+      firstError: all.find((r) => r.firstError)?.firstError ?? null,
+      sec: Math.max(...all.map((r) => r.sec)),
+    };
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ processes
+
+let clockTicks = 100;
+function readClockTicks(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+}
+
+/** CPU time (utime + stime) of one process, ms. */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+}
+
+/** Resident set size of one process, KiB. */
+function rssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(m[1]);
+}
+
+/** The soft limit on open files, or null when unknown/unlimited. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    const n = Number(m?.[1]);
+    return Number.isFinite(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+const children = new Set<ChildProcess>();
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+let pinned = false;
+
+/** Starts `node <script> args` (on `cpu` when pinning); the child is stopped by PID at exit. */
+function startNode(script: string, args: string[], cpu: number, stdio: StdioOptions): ChildProcess {
+  const child = pinned
+    ? spawn('taskset', ['-c', String(cpu), process.execPath, script, ...args], { stdio })
+    : spawn(process.execPath, [script, ...args], { stdio });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  child.on('error', () => {}); // spawn failures show up as an early exit
+  return child;
+}
+
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    [...children].map(async (c) => {
+      if (!alive(c)) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGTERM');
+      const t = setTimeout(() => alive(c) && c.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(t);
+    }),
+  );
+}
+
+/** Reads the first stdout line of a benchBackends child: the ports it listens on. */
+async function backendPorts(child: ChildProcess, what: string): Promise<{ echo: number; sink: number }> {
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s ${err.trim()}`)), 15_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        resolve(JSON.parse(out.slice(0, nl)) as { echo: number; sink: number });
+      } catch {
+        reject(new Error(`${what} printed "${out.slice(0, nl)}" instead of its ports`));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${signal ?? `code ${code}`}) ${err.trim()}`));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, what: string, logTail: () => string): Promise<void> {
+  const until = now() + 15_000;
+  while (now() < until) {
+    if (!alive(child)) throw new Error(`${what} exited (${child.signalCode ?? `code ${child.exitCode}`}) before listening${logTail()}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not accept on 127.0.0.1:${port} within 15 s${logTail()}`);
+}
+
+// ------------------------------------------------------------------------------------------------ cases
+
+type CaseName = 'bulk' | 'conn' | 'latency' | 'idle';
+const CASES: CaseName[] = ['bulk', 'conn', 'latency', 'idle'];
+/** Idle first, on fresh processes: RSS per pair is not hidden in heap that earlier cases grew. */
+const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn'];
+
+interface Peer {
+  key: 'direct' | 'mxproxy';
+  label: string;
+  child: ChildProcess;
+  pid: number;
+  echo: Target;
+  sink: Target;
+  info: { tls?: string };
+  /** Set when the peer cannot be measured (warm-up failed). */
+  broken: string | null;
+  logTail: () => string;
+}
+
+type Values = Record<string, number>;
+
+interface Options {
+  durationMs: number;
+  idle: number;
+  conns: number;
+  threads: number;
+  tls: ClientTls;
+}
+
+async function runCase(name: CaseName, peer: Peer, o: Options): Promise<Values> {
+  const pid = peer.pid;
+  switch (name) {
+    case 'bulk': {
+      const c0 = cpuMs(pid);
+      const r = await bulkStream(peer.sink, o.tls, o.durationMs);
+      const cpu = cpuMs(pid) - c0;
+      return { MBps: r.bytes / 1e6 / r.sec, cpuMsPerGB: cpu / (r.bytes / 1e9), bytes: r.bytes, sec: r.sec, cpuMs: cpu };
+    }
+    case 'conn': {
+      const marks: number[] = [];
+      const r = await connOnWorkers({ target: peer.echo, tls: o.tls, durationMs: o.durationMs }, o.conns, o.threads, () => marks.push(cpuMs(pid)));
+      if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} connections failed; first: ${r.firstError ?? '?'}`);
+      if (r.ok === 0) throw new Error('no connection completed');
+      const cpu = marks[1]! - marks[0]!;
+      return { connPerSec: r.ok / r.sec, cpuUsPerConn: (cpu * 1000) / r.ok, ok: r.ok, sec: r.sec, cpuMs: cpu };
+    }
+    case 'latency': {
+      const r = await pingPong(peer.echo, o.tls, o.durationMs);
+      return { p50us: r.p50us, p99us: r.p99us, meanUs: r.meanUs, n: r.n };
+    }
+    case 'idle': {
+      await sleep(300);
+      const before = rssKiB(pid);
+      const payload = Buffer.alloc(64, 0x31);
+      const open: Conn[] = [];
+      let errors = 0;
+      let firstError: string | null = null;
+      const t0 = now();
+      const stopAt = t0 + 90_000;
+      let next = 0;
+      const opener = async () => {
+        while (next < o.idle && now() < stopAt) {
+          next++;
+          let c: Conn | null = null;
+          try {
+            c = await openConn(peer.echo, o.tls);
+            await echoOnce(c, payload);
+            open.push(c);
+          } catch (err) {
+            c?.s.destroy();
+            errors++;
+            firstError ??= errorText(err);
+          }
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: 16 }, opener));
+        if (errors > 0) throw new Error(`${errors} of ${o.idle} idle pairs failed; first: ${firstError ?? '?'}`);
+        if (open.length < o.idle) throw new Error(`only ${open.length} of ${o.idle} idle pairs opened within 90 s`);
+        const openSec = (now() - t0) / 1000;
+        await sleep(500);
+        const after = rssKiB(pid);
+        return { rssKiBPerPair: (after - before) / open.length, rssBeforeKiB: before, rssAfterKiB: after, pairs: open.length, openSec };
+      } finally {
+        for (const c of open) c.s.destroy();
+        await sleep(300);
+      }
+    }
+  }
+}
+
+interface Metric {
+  case: CaseName;
+  id: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+}
+
+function metrics(o: { conns: number; idle: number }): Metric[] {
+  return [
+    { case: 'bulk', id: 'MBps', label: 'one stream into a sink', unit: 'MB/s', better: 'higher' },
+    { case: 'bulk', id: 'cpuMsPerGB', label: 'its CPU per GB forwarded', unit: 'ms', better: 'lower' },
+    { case: 'conn', id: 'connPerSec', label: `new mTLS conn + 64 B echo + close, ${o.conns} loops`, unit: '/s', better: 'higher' },
+    { case: 'conn', id: 'cpuUsPerConn', label: 'its CPU per connection', unit: 'µs', better: 'lower' },
+    { case: 'latency', id: 'p50us', label: '1 KiB ping-pong p50', unit: 'µs', better: 'lower' },
+    { case: 'latency', id: 'p99us', label: '1 KiB ping-pong p99', unit: 'µs', better: 'lower' },
+    { case: 'idle', id: 'rssKiBPerPair', label: `RSS per idle pair, ${o.idle} pairs`, unit: 'KiB', better: 'lower' },
+  ];
+}
+
+function fmt(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 100) return Math.round(v).toString();
+  if (a >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** >1 means mxproxy is better. Undefined when a value is missing or not positive. */
+function ratioOf(m: Metric, base: number | undefined, proxy: number | undefined): number | undefined {
+  if (base === undefined || proxy === undefined || !(base > 0) || !(proxy > 0)) return undefined;
+  return m.better === 'higher' ? proxy / base : base / proxy;
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+const USAGE = `usage: node dist/scripts/bench.js [options]
+  --duration <s>   seconds per case and peer (default 4)
+  --idle <n>       idle pairs for the RSS case (default 2000)
+  --conns <n>      concurrent loops in the connection case (default 16)
+  --cases <list>   comma-separated, of bulk,conn,latency,idle (default: all)
+  --json           JSON lines instead of the Markdown table
+  -h, --help       this text`;
+
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(64);
+}
+
+function readArgs() {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: 'string', default: '4' },
+        idle: { type: 'string', default: '2000' },
+        conns: { type: 'string', default: '16' },
+        cases: { type: 'string', default: CASES.join(',') },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    return usageError(errorText(err));
+  }
+}
+
+function parseOptions(): { durationMs: number; idle: number; conns: number; cases: CaseName[]; json: boolean } {
+  const values = readArgs();
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const duration = Number(values.duration);
+  if (!(duration > 0 && duration <= 120)) usageError(`--duration must be a number of seconds in (0, 120], got "${values.duration}"`);
+  const idle = Number(values.idle);
+  if (!Number.isInteger(idle) || idle < 1 || idle > 50_000) usageError(`--idle must be a whole number 1..50000, got "${values.idle}"`);
+  const conns = Number(values.conns);
+  if (!Number.isInteger(conns) || conns < 1 || conns > 256) usageError(`--conns must be a whole number 1..256, got "${values.conns}"`);
+  const wanted = values.cases.split(',').map((c) => c.trim()).filter(Boolean);
+  for (const c of wanted) if (!(CASES as string[]).includes(c)) usageError(`unknown case "${c}" (cases: ${CASES.join(', ')})`);
+  if (wanted.length === 0) usageError('--cases names no case');
+  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json };
+}
+
+let tmpDir: string | null = null;
+function removeTmp(): void {
+  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+  tmpDir = null;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions();
+  // the whole run is bounded, whatever happens inside it (each case has its own, tighter limit)
+  const hardLimitS = 60 + 2 * (4 * (opts.durationMs / 1000) + 160);
+  setTimeout(() => {
+    process.stderr.write(`bench: the run did not finish within ${hardLimitS} s; stopping\n`);
+    void shutdownAndExit(2);
+  }, hardLimitS * 1000).unref();
+  const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+  const notes: string[] = [];
+
+  // 2N pairs' worth of fds in the proxy (client + backend side), N in the backends and here; children inherit
+  // this process's limit.
+  const limit = openFileLimit();
+  let idle = opts.idle;
+  if (opts.cases.includes('idle') && limit !== null && 2 * idle + 256 > limit) {
+    const fit = Math.max(1, Math.floor((limit - 256) / 2));
+    notes.push(
+      `ulimit -n is ${limit}: ${idle} idle pairs need about ${2 * idle + 256} fds in the proxy (~${3 * idle} in all); ` +
+        `measured ${fit} pairs instead (raise it with \`ulimit -n ${Math.max(8192, 2 * idle + 1024)}\`)`,
+    );
+    idle = fit;
+  }
+
+  clockTicks = readClockTicks();
+  if (os.availableParallelism() >= 2) {
+    const r = spawnSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+    pinned = !r.error && r.status === 0;
+  }
+
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mxproxy-bench-'));
+  if (/\s/.test(tmpDir)) throw new Error(`the temp dir "${tmpDir}" has whitespace in its path, which the config cannot hold`);
+  const certDir = path.join(tmpDir, 'certs');
+  const { createCa, issueCertificate, writeIssued } = await import('../src/certs/index.js');
+  const ca = await createCa({ commonName: 'mxproxy bench CA', algorithm: 'ec-p256' });
+  const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+  const client = await issueCertificate(ca, { kind: 'client', commonName: 'bench-client' });
+  const caFiles = await writeIssued(certDir, 'ca', ca);
+  const serverFiles = await writeIssued(certDir, 'server', server);
+  await writeIssued(certDir, 'client', client);
+  const clientTls: ClientTls = { ca: ca.certPem, cert: client.certPem, key: client.keyPem };
+
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const backendsJs = path.join(here, 'benchBackends.js');
+  const proxyJs = path.join(here, '..', 'src', 'cli', 'main.js');
+
+  // plain backends behind the proxy (with the load on CPU 1); the TLS baseline server on CPU 0
+  const plain = startNode(backendsJs, [], 1, ['pipe', 'pipe', 'pipe']);
+  const direct = startNode(backendsJs, ['--tls', '--cert', serverFiles.certFile, '--key', serverFiles.keyFile, '--ca', caFiles.certFile], 0, ['pipe', 'pipe', 'pipe']);
+  const [plainPorts, directPorts] = await Promise.all([backendPorts(plain, 'the plain backends'), backendPorts(direct, 'the TLS baseline server')]);
+
+  const proxyPort = await freePort();
+  const configFile = path.join(tmpDir, 'mxproxy.config');
+  fs.writeFileSync(
+    configFile,
+    [
+      '[proxy]',
+      `listen = "127.0.0.1:${proxyPort}"`,
+      `sslCertificate = "${serverFiles.certFile} ${serverFiles.keyFile} ${caFiles.certFile}"`,
+      `server = "echo 127.0.0.1:${plainPorts.echo}"`,
+      `server = "sink 127.0.0.1:${plainPorts.sink}"`,
+      'allow = "bench-client echo sink"',
+      '',
+    ].join('\n'),
+  );
+  const logFile = path.join(tmpDir, 'mxproxy.log');
+  const logFd = fs.openSync(logFile, 'w');
+  const proxy = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd]);
+  fs.closeSync(logFd);
+  const proxyLogTail = () => {
+    try {
+      const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-8).join('\n  ');
+      return lines ? `\n  proxy log:\n  ${lines}` : '';
+    } catch {
+      return '';
+    }
+  };
+  await waitForPort(proxyPort, proxy, 'the proxy', proxyLogTail);
+
+  const peers: Peer[] = [
+    {
+      key: 'direct',
+      label: 'direct TLS',
+      child: direct,
+      pid: direct.pid!,
+      echo: { port: directPorts.echo, mx: false, name: 'echo' },
+      sink: { port: directPorts.sink, mx: false, name: 'sink' },
+      info: {},
+      broken: null,
+      logTail: () => '',
+    },
+    {
+      key: 'mxproxy',
+      label: 'mxproxy',
+      child: proxy,
+      pid: proxy.pid!,
+      echo: { port: proxyPort, mx: true, name: 'echo' },
+      sink: { port: proxyPort, mx: true, name: 'sink' },
+      info: {},
+      broken: null,
+      logTail: proxyLogTail,
+    },
+  ];
+
+  // warm-up (JIT, first handshakes) and a check that each peer echoes at all, with its TLS parameters; a peer
+  // that cannot is not measured (each of its cases reports this error)
+  const payload = Buffer.alloc(64, 0x31);
+  for (const p of peers) {
+    try {
+      for (let i = 0; i < 30; i++) {
+        const c = await openConn(p.echo, clientTls, p.info);
+        try {
+          await echoOnce(c, payload);
+        } finally {
+          c.s.destroy();
+        }
+      }
+    } catch (err) {
+      p.broken = errorText(err);
+    }
+  }
+
+  const o: Options = { durationMs: opts.durationMs, idle, conns: opts.conns, threads: 2, tls: clientTls };
+  const results = new Map<string, Values>(); // `${case}/${peer}`
+  const errors: { case: CaseName; peer: string; error: string }[] = [];
+  for (const name of RUN_ORDER.filter((c) => opts.cases.includes(c))) {
+    for (const p of peers) {
+      if (p.broken !== null) {
+        errors.push({ case: name, peer: p.label, error: p.broken });
+        continue;
+      }
+      const t0 = now();
+      try {
+        results.set(`${name}/${p.key}`, await runCase(name, p, o));
+        progress(`${name} on ${p.label}: ${((now() - t0) / 1000).toFixed(1)} s`);
+      } catch (err) {
+        progress(`${name} on ${p.label}: failed after ${((now() - t0) / 1000).toFixed(1)} s`);
+        const gone = alive(p.child) ? '' : ` (the ${p.label} process exited: ${p.child.signalCode ?? `code ${p.child.exitCode}`})${p.logTail()}`;
+        errors.push({ case: name, peer: p.label, error: errorText(err) + gone });
+      }
+      await sleep(300);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------- report
+  const ms = metrics({ conns: opts.conns, idle }).filter((m) => opts.cases.includes(m.case));
+  const tlsLine = peers.map((p) => `${p.label} ${p.info.tls ?? '?'}`).join('; ');
+  const pinLine = pinned
+    ? 'pinned with taskset: server under test on CPU 0; load, its worker threads and the plain backends on CPU 1'
+    : 'not pinned (taskset or a second CPU not available)';
+  if (opts.json) {
+    const line = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
+    line({ kind: 'run', durationS: opts.durationMs / 1000, conns: opts.conns, idle, tls: tlsLine, pinned, node: process.version, notes });
+    for (const m of ms) {
+      const d = results.get(`${m.case}/direct`);
+      const x = results.get(`${m.case}/mxproxy`);
+      line({
+        kind: 'metric',
+        case: m.case,
+        metric: m.id,
+        label: m.label,
+        unit: m.unit,
+        better: m.better,
+        direct: d?.[m.id] ?? null,
+        mxproxy: x?.[m.id] ?? null,
+        ratio: ratioOf(m, d?.[m.id], x?.[m.id]) ?? null,
+      });
+    }
+    for (const c of CASES) {
+      for (const p of peers) {
+        const v = results.get(`${c}/${p.key}`);
+        if (v) line({ kind: 'raw', case: c, peer: p.key, ...v });
+      }
+    }
+    for (const e of errors) line({ kind: 'error', ...e });
+  } else {
+    const out: string[] = ['', '| metric | direct TLS | mxproxy | ratio |', '|---|---:|---:|---:|'];
+    for (const m of ms) {
+      const d = results.get(`${m.case}/direct`)?.[m.id];
+      const x = results.get(`${m.case}/mxproxy`)?.[m.id];
+      const r = ratioOf(m, d, x);
+      const cell = (v: number | undefined) => (v === undefined ? 'error' : fmt(v));
+      out.push(`| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${r === undefined ? '—' : `${r.toFixed(2)}×`} |`);
+    }
+    out.push(
+      '',
+      'ratio: >1 means mxproxy is better (throughput and rate: mxproxy/direct; latency, RSS, CPU: direct/mxproxy).',
+      '"its CPU": utime+stime of the server process under test (the proxy alone, not its backends; the TLS echo/sink server).',
+      `TLS: ${tlsLine}. ${pinLine}. ${opts.durationMs / 1000} s per case and peer.`,
+      'Figures from a shared machine are only comparable within one run (the ratios), not across runs.',
+    );
+    for (const n of notes) out.push(`note: ${n}`);
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+  for (const e of errors) process.stderr.write(`bench: ${e.case} on ${e.peer} failed: ${e.error}\n`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+async function shutdownAndExit(code: number): Promise<never> {
+  await stopChildren().catch(() => {});
+  removeTmp();
+  process.exit(code);
+}
+
+if (isMainThread) {
+  // last resort when exiting some other way: no child outlives the bench, no temp dir stays behind
+  process.on('exit', () => {
+    for (const c of children) if (alive(c)) c.kill('SIGKILL');
+    removeTmp();
+  });
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`bench: ${signal}, stopping\n`);
+      void shutdownAndExit(130);
+    });
+  }
+  let code: number;
+  try {
+    code = await main();
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    code = 1;
+  }
+  await shutdownAndExit(code);
+} else {
+  await workerMain();
+}
