@@ -2,6 +2,7 @@
 import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { startProxy } from '../proxy/runtime.js';
+import { ensureDevCertificates } from './devCerts.js';
 
 export interface StartOptions {
   config: string;
@@ -15,6 +16,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
   let config;
   try {
+    // Certificate files are checked after the development set had its chance to be created.
+    const unchecked = loadProxyConfig(opts.config, { requireTls: true, checkFiles: false });
+    if (unchecked.tls) await ensureDevCertificates(unchecked.tls, logger);
     config = loadProxyConfig(opts.config, { requireTls: true });
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,0 +1,52 @@
+/**
+ * First start on the default configuration: development certificates, unique to this checkout, created on
+ * demand so `npm install && npm start` works — never shipped in the repository, and loudly labelled.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TlsFiles } from '../config/types.js';
+import { createCa, issueCertificate, writeIssued } from '../certs/index.js';
+import type { Logger } from '../log.js';
+
+/** Certificates are generated only into a folder of this name, and only when all three files are missing. */
+export const DEV_CERTS_DIR = 'dev-certs';
+export const DEV_CLIENT_IDENTITY = 'mxproxy-dev-client';
+
+export function isDevCertificateSet(tls: TlsFiles): boolean {
+  const dir = path.dirname(tls.certFile);
+  return (
+    path.basename(dir) === DEV_CERTS_DIR &&
+    [tls.keyFile, tls.caFile].every((f) => path.dirname(f) === dir) &&
+    path.basename(tls.certFile) === 'server.pem' &&
+    path.basename(tls.keyFile) === 'server.key' &&
+    path.basename(tls.caFile) === 'ca.pem'
+  );
+}
+
+/** Creates ca, server and client certificates when the config names a dev-certs set that does not exist yet.
+ * Returns true when it created them. */
+export async function ensureDevCertificates(tls: TlsFiles, logger: Logger): Promise<boolean> {
+  if (!isDevCertificateSet(tls)) return false;
+  const present = [tls.certFile, tls.keyFile, tls.caFile].filter((f) => fs.existsSync(f));
+  if (present.length > 0) return false; // a partial set is the user's to fix: the config check names what is missing
+  const dir = path.dirname(tls.certFile);
+  const host = os.hostname();
+  const ca = await createCa({ commonName: `mxproxy development CA (${host}, ${new Date().toISOString().slice(0, 10)})` });
+  const server = await issueCertificate(ca, {
+    kind: 'server',
+    commonName: 'localhost',
+    dns: [...new Set(['localhost', host])],
+    ips: ['127.0.0.1', '::1'],
+  });
+  const client = await issueCertificate(ca, { kind: 'client', commonName: DEV_CLIENT_IDENTITY });
+  await writeIssued(dir, 'ca', ca);
+  await writeIssued(dir, 'server', server);
+  await writeIssued(dir, 'client', client);
+  logger.warn(
+    `created DEVELOPMENT certificates in ${dir} (CA, server, client CN=${DEV_CLIENT_IDENTITY}). ` +
+      'They are for development only: for a plant, create a project CA and host certificates and point ' +
+      'sslCertificate at them.',
+  );
+  return true;
+}
