@@ -1,0 +1,93 @@
+/** Client identity from a certificate (CN, SAN DNS, SAN URI) and authorization rules over it. */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Authorizer, globToRegExp } from '../../src/auth/rules.js';
+import { createCa, issueCertificate } from '../../src/certs/index.js';
+import { readProxyConfig } from '../../src/config/index.js';
+import { identitiesOf, parseSubjectAltName } from '../../src/net/identity.js';
+
+describe('identitiesOf', () => {
+  let ca: Awaited<ReturnType<typeof createCa>>;
+  before(async () => {
+    ca = await createCa({ commonName: 'identity test CA' });
+  });
+  after(() => {});
+
+  it('takes the CN first, then SAN DNS and URI entries, without duplicates', async () => {
+    const c = await issueCertificate(ca, {
+      kind: 'client',
+      commonName: 'hmi-1',
+      dns: ['hmi-1', 'hmi-1.plant.local'],
+      uris: ['spiffe://plant/hmi-1'],
+    });
+    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['hmi-1', 'hmi-1.plant.local', 'spiffe://plant/hmi-1']);
+  });
+
+  it('keeps a CN with commas and quotes intact', async () => {
+    const c = await issueCertificate(ca, { kind: 'client', commonName: 'ops, "night" shift' });
+    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['ops, "night" shift']);
+  });
+
+  it('ignores IP SANs and gives nothing for no certificate', async () => {
+    const c = await issueCertificate(ca, { kind: 'server', commonName: 'srv', ips: ['127.0.0.1'] });
+    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['srv']);
+    assert.deepEqual(identitiesOf(undefined), []);
+  });
+
+  it('parses quoted SAN values as Node writes them', () => {
+    assert.deepEqual(parseSubjectAltName('DNS:a.example, URI:"spiffe://x/a,b", IP Address:10.0.0.1'), [
+      { type: 'DNS', value: 'a.example' },
+      { type: 'URI', value: 'spiffe://x/a,b' },
+      { type: 'IP Address', value: '10.0.0.1' },
+    ]);
+    assert.deepEqual(parseSubjectAltName(undefined), []);
+  });
+});
+
+describe('authorization rules', () => {
+  const config = readProxyConfig(
+    [
+      '[proxy]',
+      'server = "data 127.0.0.1:4897"',
+      'server = "event 127.0.0.1:4998"',
+      'server = "hist-a 10.0.0.5:5432 10.0.0.6:5432"',
+      'allow = "hmi-* data event"',
+      'allow = "spiffe://plant/* hist-*"',
+      'allow = "admin *"',
+    ].join('\n'),
+    '/tmp/rules.config',
+    { checkFiles: false },
+  );
+  const auth = new Authorizer(config);
+
+  it('lets a matching identity reach the named targets only', () => {
+    assert.deepEqual(auth.decide(['hmi-3'], 'data'), { ok: true, addresses: ['127.0.0.1:4897'] });
+    const no = auth.decide(['hmi-3'], 'hist-a');
+    assert.equal(no.ok, false);
+    assert.equal(!no.ok && no.code, 'ERR_NOT_ALLOWED');
+  });
+
+  it('matches any of the identities, with * crossing "/" and ":" in URIs', () => {
+    const d = auth.decide(['svc', 'spiffe://plant/area/7'], 'hist-a');
+    assert.deepEqual(d, { ok: true, addresses: ['10.0.0.5:5432', '10.0.0.6:5432'] });
+  });
+
+  it('answers ERR_UNKNOWN_TARGET for a name no server entry defines, whoever asks', () => {
+    const d = auth.decide(['admin'], 'nosuch');
+    assert.equal(!d.ok && d.code, 'ERR_UNKNOWN_TARGET');
+  });
+
+  it('declines when no identity is known', () => {
+    const d = auth.decide([], 'data');
+    assert.equal(!d.ok && d.code, 'ERR_NOT_ALLOWED');
+  });
+
+  it('treats glob metacharacters other than * and ? literally', () => {
+    assert.ok(globToRegExp('a.b').test('a.b'));
+    assert.ok(!globToRegExp('a.b').test('axb'));
+    assert.ok(globToRegExp('op-?').test('op-1'));
+    assert.ok(!globToRegExp('op-?').test('op-12'));
+    assert.ok(globToRegExp('(x)+[y]').test('(x)+[y]'));
+  });
+});
