@@ -47,7 +47,7 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
       return;
     }
     outcome.ok(raw, socket, {
-      identities: identitiesOf(socket.getPeerX509Certificate()),
+      identities: identitiesOf(socket.getPeerCertificate(false)),
       protocol: socket.getProtocol() ?? 'unknown',
       alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
       resumed: socket.isSessionReused(),

@@ -1,18 +1,35 @@
 /** Client identity from a certificate (CN, SAN DNS, SAN URI) and authorization rules over it. */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import type { AddressInfo } from 'node:net';
+import tls, { type PeerCertificate } from 'node:tls';
+import { before, describe, it } from 'node:test';
 import { Authorizer, globToRegExp } from '../../src/auth/rules.js';
-import { createCa, issueCertificate } from '../../src/certs/index.js';
+import { createCa, issueCertificate, type Issued } from '../../src/certs/index.js';
 import { readProxyConfig } from '../../src/config/index.js';
 import { identitiesOf, parseSubjectAltName } from '../../src/net/identity.js';
 
+/** The certificate as the proxy sees it: from a real loopback mutual-TLS handshake. */
+async function peerCertificateOf(ca: Issued, client: Issued): Promise<PeerCertificate> {
+  const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost' });
+  return new Promise((resolve, reject) => {
+    const srv = tls.createServer({ key: server.keyPem, cert: server.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (s) => {
+      resolve(s.getPeerCertificate(false));
+      s.destroy();
+      srv.close();
+    });
+    srv.on('tlsClientError', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const c = tls.connect({ port: (srv.address() as AddressInfo).port, host: '127.0.0.1', servername: 'localhost', ca: ca.certPem, key: client.keyPem, cert: client.certPem });
+      c.on('error', () => {});
+    });
+  });
+}
+
 describe('identitiesOf', () => {
-  let ca: Awaited<ReturnType<typeof createCa>>;
+  let ca: Issued;
   before(async () => {
     ca = await createCa({ commonName: 'identity test CA' });
   });
-  after(() => {});
 
   it('takes the CN first, then SAN DNS and URI entries, without duplicates', async () => {
     const c = await issueCertificate(ca, {
@@ -21,17 +38,17 @@ describe('identitiesOf', () => {
       dns: ['hmi-1', 'hmi-1.plant.local'],
       uris: ['spiffe://plant/hmi-1'],
     });
-    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['hmi-1', 'hmi-1.plant.local', 'spiffe://plant/hmi-1']);
+    assert.deepEqual(identitiesOf(await peerCertificateOf(ca, c)), ['hmi-1', 'hmi-1.plant.local', 'spiffe://plant/hmi-1']);
   });
 
   it('keeps a CN with commas and quotes intact', async () => {
     const c = await issueCertificate(ca, { kind: 'client', commonName: 'ops, "night" shift' });
-    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['ops, "night" shift']);
+    assert.deepEqual(identitiesOf(await peerCertificateOf(ca, c)), ['ops, "night" shift']);
   });
 
   it('ignores IP SANs and gives nothing for no certificate', async () => {
-    const c = await issueCertificate(ca, { kind: 'server', commonName: 'srv', ips: ['127.0.0.1'] });
-    assert.deepEqual(identitiesOf(new X509Certificate(c.certPem)), ['srv']);
+    const c = await issueCertificate(ca, { kind: 'client', commonName: 'plc-4', ips: ['127.0.0.1'] });
+    assert.deepEqual(identitiesOf(await peerCertificateOf(ca, c)), ['plc-4']);
     assert.deepEqual(identitiesOf(undefined), []);
   });
 
