@@ -7,14 +7,15 @@
  * Pure like the connection machine: `src/` feeds it events (from RxJS streams) and provides the named actions
  * and the connection logic (the connection machine with its live effects, or bare for tests and replay).
  */
-import { assign, setup, type ActorRefFrom } from 'xstate';
+import { assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput, type ConnectionOutput } from './connection.js';
 import { ConnectionRegistry } from './registry.js';
 
 export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
-/** Sent by the registry when a child reaches its final state (or fails). */
-export type ConnectionDoneEvent = { type: 'CONNECTION_DONE'; output: ConnectionOutput };
-export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } | ConnectionDoneEvent;
+/** What XState sends the parent when a child reaches its final state, or fails. */
+export type ChildDoneEvent = DoneActorEvent<ConnectionOutput, string>;
+export type ChildErrorEvent = ErrorActorEvent<unknown, string>;
+export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } | ChildDoneEvent | ChildErrorEvent;
 
 export interface ProxyInput {
   /** The connection machine each child runs; src/ passes it with its live effects provided. */
@@ -29,7 +30,7 @@ export interface ProxyContext {
 
 export type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
-export const proxyMachine = setup({
+const proxySetup = setup({
   types: {
     context: {} as ProxyContext,
     events: {} as ProxyEvent,
@@ -53,14 +54,28 @@ export const proxyMachine = setup({
       context.registry.send({ type: 'SHUTDOWN', id });
     },
     countAccepted: assign({ accepted: ({ context }) => context.accepted + 1 }),
-    countFinished: assign({ finished: ({ context }) => context.finished + 1 }),
   },
   guards: {
     /** Every child has finished and its CONNECTION_DONE has been handled (not merely queued). */
     allFinished: ({ context }) => context.registry.size === 0 && context.finished === context.accepted,
     isNewConnection: ({ context, event }) => context.registry.get((event as AcceptedEvent).id) === undefined,
   },
-}).createMachine({
+});
+
+const childEnded = proxySetup.enqueueActions(({ context, event, enqueue }) => {
+  const e = event as ChildDoneEvent | ChildErrorEvent;
+  const failed = e.type.startsWith('xstate.error.');
+  const output = context.registry.forget(
+    e.actorId,
+    failed ? undefined : (e as ChildDoneEvent).output,
+    failed ? ((e as ChildErrorEvent).error ?? 'unknown') : undefined,
+  );
+  if (!output) return;
+  enqueue({ type: 'connectionFinished', params: output });
+  enqueue.assign({ finished: context.finished + 1 });
+});
+
+export const proxyMachine = proxySetup.createMachine({
   id: 'proxy',
   context: ({ input, self }) => ({
     registry: new ConnectionRegistry(input?.connection ?? connectionMachine, self),
@@ -70,9 +85,10 @@ export const proxyMachine = setup({
   initial: 'running',
   on: {
     '*': { actions: 'route' },
-    CONNECTION_DONE: {
-      actions: [{ type: 'connectionFinished', params: ({ event }) => event.output }, 'countFinished'],
-    },
+    // A child ended: forget it, then report it. A child whose machine threw ends alone, reported as
+    // internal-error, and the supervisor goes on.
+    'xstate.done.actor.*': { actions: childEnded },
+    'xstate.error.actor.*': { actions: childEnded },
   },
   states: {
     running: {

@@ -14,10 +14,12 @@ type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
 
 export class ConnectionRegistry {
   private readonly children = new Map<string, ConnectionActor>();
+  /** Kept so a child that failed can still be reported with its peer. */
+  private readonly inputs = new Map<string, ConnectionInput>();
 
   constructor(
     private readonly logic: ConnectionLogic,
-    /** The supervisor; told CONNECTION_DONE when a child finishes. */
+    /** The supervisor: parent of every child, told when each ends. */
     private readonly supervisor: AnyActorRef,
   ) {}
 
@@ -35,14 +37,21 @@ export class ConnectionRegistry {
 
   spawn(input: ConnectionInput): void {
     if (this.children.has(input.id)) return;
-    const child = createActor(this.logic, { id: input.id, input });
+    // With the supervisor as parent the child joins its actor system (one system, not one per pair) and
+    // reports its end as xstate.done.actor.<id> or, if its machine throws, xstate.error.actor.<id>.
+    const child = createActor(this.logic, { id: input.id, input, parent: this.supervisor });
     this.children.set(input.id, child);
-    child.subscribe({
-      complete: () => this.finish(input.id, child.getSnapshot().output ?? failedOutput(input, 'no-output')),
-      // A fault inside one pair's machine ends that pair only, never the supervisor.
-      error: (err) => this.finish(input.id, failedOutput(input, `internal-error:${(err as Error)?.message ?? String(err)}`)),
-    });
+    this.inputs.set(input.id, input);
     child.start();
+  }
+
+  /** The child ended (final state or error): forget it and say what to report. */
+  forget(id: string, output: ConnectionOutput | undefined, error?: unknown): ConnectionOutput | undefined {
+    const input = this.inputs.get(id);
+    if (!this.children.delete(id) || !input) return undefined;
+    this.inputs.delete(id);
+    if (error !== undefined) return failedOutput(input, `internal-error:${(error as Error)?.message ?? String(error)}`);
+    return output ?? failedOutput(input, 'no-output');
   }
 
   send(event: ConnectionEvent): boolean {
@@ -56,10 +65,6 @@ export class ConnectionRegistry {
     for (const [id, child] of this.children) child.send({ ...event, id });
   }
 
-  private finish(id: string, output: ConnectionOutput): void {
-    if (!this.children.delete(id)) return;
-    this.supervisor.send({ type: 'CONNECTION_DONE', output });
-  }
 }
 
 function failedOutput(input: ConnectionInput, reason: string): ConnectionOutput {

@@ -8,14 +8,25 @@ export interface Dial {
   abort(): void;
 }
 
+/** Backend addresses come from the config, so they are few: parse each once, not per connection. */
+const parsedAddresses = new Map<string, { host: string; port: number }>();
+function hostPortOf(address: string): { host: string; port: number } {
+  let hp = parsedAddresses.get(address);
+  if (!hp) {
+    const parsed = parseHostPort(address);
+    if (!parsed.ok) throw new Error(`bad backend address ${address}: ${parsed.message}`);
+    hp = parsed.value;
+    parsedAddresses.set(address, hp);
+  }
+  return hp;
+}
+
 export function dial(
   address: string,
   onConnected: (socket: net.Socket) => void,
   onFailed: (code: string, message: string) => void,
 ): Dial {
-  const parsed = parseHostPort(address);
-  if (!parsed.ok) throw new Error(`bad backend address ${address}: ${parsed.message}`);
-  const { host, port } = parsed.value;
+  const { host, port } = hostPortOf(address);
   // noDelay: request/response traffic must not wait on Nagle; allowHalfOpen: the pair closes each half itself
   const socket = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
   let settled = false;
