@@ -59,8 +59,9 @@ export function createEffects(deps: EffectsDeps) {
   const { pairs, bus, clock, logger } = deps;
   const dispatchLevel = deps.reportDispatch ? 'info' : 'debug';
 
-  const log = (level: string, message: string, p: Pair, extra?: Record<string, unknown>) => {
-    if (logger.isLevelEnabled(level)) logger.log(level, message, connMeta(p, extra));
+  /** `extra` is a function so that nothing is built for a line that is not logged (the per-connection path). */
+  const log = (level: string, message: string, p: Pair, extra?: () => Record<string, unknown>) => {
+    if (logger.isLevelEnabled(level)) logger.log(level, message, connMeta(p, extra?.()));
   };
 
   /**
@@ -150,7 +151,7 @@ export function createEffects(deps: EffectsDeps) {
         },
         (code, message) => {
           p.dial = null;
-          log('info', `backend ${address} failed: ${code}`, p, { attempt });
+          log('info', `backend ${address} failed: ${code}`, p, () => ({ attempt }));
           bus.emit({ type: 'BACKEND_FAILED', id: p.id, attempt, address, code, message });
         },
       );
@@ -173,7 +174,7 @@ export function createEffects(deps: EffectsDeps) {
       }
       client.pipe(server);
       server.pipe(client);
-      log(dispatchLevel, 'link', p, { backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined });
+      log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined }));
     }),
 
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {
@@ -222,10 +223,10 @@ export function createEffects(deps: EffectsDeps) {
     p.raw.destroy();
     if (out.reason?.startsWith('tls-failed:')) {
       const quiet = out.reason === 'tls-failed:ECONNRESET';
-      log(quiet ? 'debug' : 'info', `tls refused: ${out.message ?? out.reason}`, p, { reason: out.reason });
+      log(quiet ? 'debug' : 'info', `tls refused: ${out.message ?? out.reason}`, p, () => ({ reason: out.reason }));
       return;
     }
-    log(dispatchLevel, 'unlink', p, {
+    log(dispatchLevel, 'unlink', p, () => ({
       reason: out.reason,
       backend: out.backend ?? undefined,
       clientIn: out.client.read,
@@ -233,7 +234,7 @@ export function createEffects(deps: EffectsDeps) {
       serverIn: out.server.read,
       serverOut: out.server.written,
       ms: clock.now() - p.acceptedAt,
-    });
+    }));
   }
 
   return { actions, finished };
