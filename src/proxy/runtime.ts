@@ -14,7 +14,7 @@ import { Authorizer } from '../auth/rules.js';
 import { formatHostPort } from '../config/proxySection.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
-import { silentLogger, type Logger } from '../log.js';
+import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
@@ -122,6 +122,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   let nextId = 0;
+  const dispatchLevel = opts.reportDispatch ? 'info' : 'debug';
   const onSocket = (raw: net.Socket) => {
     // An error before TLS owns the socket (a reset right after accept) must not crash the process.
     raw.on('error', () => {});
@@ -144,6 +145,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       acceptedAt: clock.now(),
     });
     accepted++;
+    if (logger.isLevelEnabled(dispatchLevel)) logger.log(dispatchLevel, 'accept', connMeta({ id, peer, identity: null, target: null }, { local }));
     bus.emit({ type: 'ACCEPTED', id, peer, local });
     terminator.emit('connection', raw);
   };

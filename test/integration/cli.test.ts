@@ -81,6 +81,7 @@ describe('mxproxy CLI', () => {
     socket.end('over the CLI');
     assert.equal((await got).bytes, 12);
     await waitForLine(child!, /unlink .*identity=mxproxy-dev-client/);
+    assert.match(output, /accept conn=\S+ peer=127\.0\.0\.1:\d+ local=127\.0\.0\.1:\d+/);
     assert.match(output, /link conn=\S+ peer=127\.0\.0\.1:\d+ identity=mxproxy-dev-client target=data/);
   });
 
