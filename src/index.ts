@@ -1,0 +1,6 @@
+/** mxproxy as a library: run the proxy, or connect through one. */
+export { startProxy, type ProxyHandle, type ProxyOptions, type ProxyStats } from './proxy/runtime.js';
+export { connect, ProxyConnectError, ProxyDeclinedError, type ConnectOptions } from './client/connect.js';
+export { loadProxyConfig, readProxyConfig, describeConfig, ConfigError, type ProxyConfig } from './config/index.js';
+export { ReplyCode, ALL_REPLY_CODES } from './protocol/codes.js';
+export { createLogger, type Logger } from './log.js';
