@@ -20,8 +20,6 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(re + '$', 's');
 }
 
-export const isGlob = (s: string): boolean => s.includes('*') || s.includes('?');
-
 export type Decision =
   | { ok: true; addresses: string[] }
   | { ok: false; code: typeof ReplyCode.UNKNOWN_TARGET | typeof ReplyCode.NOT_ALLOWED; message: string };

@@ -115,9 +115,4 @@ export class FrameReader {
       rest: buf.subarray(FRAME_HEADER_BYTES + n),
     };
   }
-
-  /** Bytes held so far (for limits and diagnostics). */
-  get pendingBytes(): number {
-    return this.buffered?.length ?? 0;
-  }
 }

@@ -19,6 +19,7 @@ import {
   type ConnectionOutput,
 } from '../../machines/connection.js';
 import { ReplyCode } from '../../src/protocol/codes.js';
+import { CONNECTION_EFFECTS } from '../helpers/machineEffects.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness
@@ -34,17 +35,7 @@ interface Effect {
   params?: unknown;
 }
 
-const EFFECTS = [
-  'startTimer',
-  'cancelTimer',
-  'readRequest',
-  'authorize',
-  'dialBackend',
-  'abortDial',
-  'link',
-  'sendDecline',
-  'closeSockets',
-] as const;
+const EFFECTS = CONNECTION_EFFECTS;
 
 const INPUT: ConnectionInput = { id: 'c1', peer: '127.0.0.1:1000', local: '127.0.0.1:5678' };
 
@@ -1080,4 +1071,11 @@ test('every transition of the connection machine (each guarded branch, the alway
   assert.equal(all.length, 38, 'transitions in the machine (a new one needs a test above)');
   const missing = all.filter((k) => !taken.has(k));
   assert.deepEqual(missing, []);
+});
+
+test('the recorded effect list is exactly the machine\'s side-effect actions (none missed, none stale)', () => {
+  const impl = connectionMachine.implementations.actions as Record<string, unknown>;
+  // assign-based context updates are not side effects; every other named action is
+  const sideEffects = Object.keys(impl).filter((k) => typeof impl[k] === 'function' && !(impl[k] as { type?: string }).type);
+  assert.deepEqual([...sideEffects].sort(), [...CONNECTION_EFFECTS].sort());
 });

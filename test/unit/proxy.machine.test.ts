@@ -9,6 +9,7 @@ import { createActor } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionOutput } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ReplyCode } from '../../src/protocol/codes.js';
+import { CONNECTION_EFFECTS } from '../helpers/machineEffects.js';
 
 interface Effect {
   id: string;
@@ -16,17 +17,7 @@ interface Effect {
   params?: unknown;
 }
 
-const EFFECTS = [
-  'startTimer',
-  'cancelTimer',
-  'readRequest',
-  'authorize',
-  'dialBackend',
-  'abortDial',
-  'link',
-  'sendDecline',
-  'closeSockets',
-] as const;
+const EFFECTS = CONNECTION_EFFECTS;
 
 type ActionArgs = { context: { id: string } };
 
