@@ -14,3 +14,5 @@ export {
 } from './x509.js';
 export type { CertificateDescription as CertificateSummary } from './x509.js';
 export { writeIssued } from './files.js';
+export { CaNotFoundError, caFiles, loadCa } from './load.js';
+export { publicKeyType } from './keyType.js';

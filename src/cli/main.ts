@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { startCommand } from './start.js';
 import { checkConfigCommand } from './checkConfig.js';
+import { registerCertsCommand } from './certs.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -23,6 +24,8 @@ program
   .addOption(new Option('--log-level <level>', 'lowest level logged').choices(['error', 'warn', 'info', 'debug']).default('info'))
   .addHelpText('after', '\nExamples:\n  mxproxy start -c config/mxproxy.config\n  mxproxy start -c /etc/mxproxy.config --dbg work --report dispatch --log-format json')
   .action(startCommand);
+
+registerCertsCommand(program);
 
 program
   .command('check-config')
