@@ -30,8 +30,8 @@ export type ProxyKeyName =
   | 'maxRequestBytes';
 
 /** Documentation of one config key. */
-export interface KeyDoc {
-  name: ProxyKeyName;
+export interface KeyDoc<N extends string = ProxyKeyName> {
+  name: N;
   /** How the value is written: a double-quoted string or a bare number. */
   type: 'string' | 'number';
   /** The entry's shape, e.g. `listen = "<host>:<port>"`. */
@@ -156,7 +156,7 @@ const KEY_BY_NAME = new Map<string, KeyDoc>(PROXY_KEYS.map((k) => [k.name, k]));
 // ---------------------------------------------------------------------------------------------------------
 // Value schemas. Every zod issue carries a hand-written message; users never see zod's own wording.
 
-const NAME_RE = /^[A-Za-z0-9_.-]+$/;
+export const NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const TARGET_GLOB_RE = /^[A-Za-z0-9_.*?-]+$/;
 const HOST_LABEL_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -229,7 +229,7 @@ export const hostPortSchema = z.string().transform((s, ctx): HostPort => {
 });
 
 /** `"<cert> <key> <ca>"` → three path strings (not yet resolved). */
-const sslCertificateSchema = z
+export const sslCertificateSchema = z
   .string()
   .transform((s) => s.trim().split(/\s+/).filter((p) => p !== ''))
   .refine((parts) => parts.length === 3, {
@@ -279,7 +279,7 @@ const allowSchema = z
     }
   });
 
-function firstMessage(err: z.ZodError): string {
+export function firstMessage(err: z.ZodError): string {
   return err.issues[0]?.message ?? 'invalid value';
 }
 
@@ -320,7 +320,7 @@ export function formatHostPort(hp: HostPort): string {
 }
 
 /** A comparable form of an address: lower case, IPv6 in canonical form. */
-function addressKey(hp: HostPort): string {
+export function addressKey(hp: HostPort): string {
   let host = hp.host.toLowerCase().replace(/\.$/, '');
   if (net.isIPv6(host)) {
     try {
@@ -345,9 +345,9 @@ export interface ProxySectionOptions {
   checkFiles?: boolean;
 }
 
-const FILE_ROLES = ['certificate', 'private key', 'CA certificate'] as const;
+export const FILE_ROLES = ['certificate', 'private key', 'CA certificate'] as const;
 
-function checkReadableFile(p: string, role: string): string | undefined {
+export function checkReadableFile(p: string, role: string): string | undefined {
   let st: fs.Stats;
   try {
     st = fs.statSync(p);
