@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { startCommand } from './start.js';
 import { checkConfigCommand } from './checkConfig.js';
 import { registerCertsCommand } from './certs.js';
+import { registerForwardCommand } from './forward.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -25,6 +26,7 @@ program
   .addHelpText('after', '\nExamples:\n  mxproxy start -c config/mxproxy.config\n  mxproxy start -c /etc/mxproxy.config --dbg work --report dispatch --log-format json')
   .action(startCommand);
 
+registerForwardCommand(program);
 registerCertsCommand(program);
 
 program

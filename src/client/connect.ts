@@ -3,6 +3,7 @@
  * already linked to the target server, or rejects with a ProxyDeclinedError whose `code` is the proxy's
  * reply code (ERR_NOT_ALLOWED, …). The forwarder and tests build on it.
  */
+import net from 'node:net';
 import tls from 'node:tls';
 import { ReplyCode } from '../protocol/codes.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../protocol/frame.js';
@@ -12,7 +13,8 @@ export interface ConnectOptions {
   proxy: string | { host: string; port: number };
   /** Name of the server to reach (a `server` entry of the proxy). */
   target: string;
-  /** Client certificate, key and the project CA (PEM). `servername` defaults to the proxy host. */
+  /** Client certificate, key and the project CA (PEM). `servername` defaults to the proxy host
+   * when it is a name. */
   tls: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer; servername?: string };
   /** ms for TLS plus the proxy's reply; default 10000. */
   timeout?: number;
@@ -57,7 +59,8 @@ export function connect(opts: ConnectOptions): Promise<tls.TLSSocket> {
     const socket = tls.connect({
       host,
       port,
-      servername: opts.tls.servername ?? (host.includes(':') ? undefined : host),
+      // SNI carries host names only (RFC 6066); an IP address is still checked against the certificate's IP SANs.
+      servername: opts.tls.servername ?? (net.isIP(host) ? undefined : host),
       cert: opts.tls.cert,
       key: opts.tls.key,
       ca: opts.tls.ca,
