@@ -97,12 +97,26 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.maxRequestBytes)],
     isDefault: c.maxRequestBytes === DEFAULTS.maxRequestBytes,
   }),
+  eventLog: (c) => ({ values: c.eventLog ? [quote(c.eventLog.path)] : [], isDefault: false }),
+  eventLogLevel: (c) => ({
+    values: [quote(c.eventLog?.level ?? DEFAULTS.eventLogLevel)],
+    isDefault: (c.eventLog?.level ?? DEFAULTS.eventLogLevel) === DEFAULTS.eventLogLevel,
+  }),
+  eventLogMaxBytes: (c) => ({
+    values: [String(c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes)],
+    isDefault: (c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes) === DEFAULTS.eventLogMaxBytes,
+  }),
+  eventLogFiles: (c) => ({
+    values: [String(c.eventLog?.files ?? DEFAULTS.eventLogFiles)],
+    isDefault: (c.eventLog?.files ?? DEFAULTS.eventLogFiles) === DEFAULTS.eventLogFiles,
+  }),
 };
 
 const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
   sslCertificate: 'not set (mxproxy start requires it)',
   server: 'none defined',
   allow: 'none (no client may reach any server)',
+  eventLog: 'not set (no event log)',
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {

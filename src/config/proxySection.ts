@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ConfigEntry } from './parse.js';
+import { EVENT_LOG_LEVELS, type EventLogLevel } from '../eventlog/records.js';
 import {
   DEFAULTS,
   type AllowRule,
@@ -27,7 +28,11 @@ export type ProxyKeyName =
   | 'handshakeTimeout'
   | 'connectTimeout'
   | 'teardownTimeout'
-  | 'maxRequestBytes';
+  | 'maxRequestBytes'
+  | 'eventLog'
+  | 'eventLogLevel'
+  | 'eventLogMaxBytes'
+  | 'eventLogFiles';
 
 /** Documentation of one config key. */
 export interface KeyDoc<N extends string = ProxyKeyName> {
@@ -54,6 +59,8 @@ const NUMBER_BOUNDS = {
   connectTimeout: { min: 1, max: 600_000 },
   teardownTimeout: { min: 1, max: 600_000 },
   maxRequestBytes: { min: 16, max: 1_048_576 },
+  eventLogMaxBytes: { min: 65_536, max: 1_099_511_627_776 },
+  eventLogFiles: { min: 1, max: 1000 },
 } as const;
 
 type NumberKey = keyof typeof NUMBER_BOUNDS;
@@ -149,6 +156,50 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     description: 'The largest request frame body (bytes) a client may send; a larger one is refused.',
     example: 'maxRequestBytes = 4096',
   },
+  {
+    name: 'eventLog',
+    type: 'string',
+    syntax: 'eventLog = "<file>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'Records every event that enters the actors, and every state transition, to this file (msgpack records), ' +
+      'for `mxproxy replay`. Relative to the config file; its directory must exist. An existing file is rotated ' +
+      'away at start. Unset: no event log.',
+    example: 'eventLog = "/var/log/mxproxy/events.mxlog"',
+  },
+  {
+    name: 'eventLogLevel',
+    type: 'string',
+    syntax: 'eventLogLevel = "lifecycle" | "traffic" | "payload"',
+    default: `"${DEFAULTS.eventLogLevel}"`,
+    repeatable: false,
+    description:
+      '"lifecycle": events and transitions only, no payload bytes (cheap). "traffic": also the size of every ' +
+      'forwarded chunk. "payload": also the bytes themselves — plant data in a file, for deep debugging only; ' +
+      'the proxy warns at start.',
+    example: 'eventLogLevel = "lifecycle"',
+  },
+  {
+    name: 'eventLogMaxBytes',
+    type: 'number',
+    syntax: 'eventLogMaxBytes = <bytes>',
+    default: String(DEFAULTS.eventLogMaxBytes),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogMaxBytes,
+    description: 'The event log is rotated before it grows past this size: <file> becomes <file>.1, and so on.',
+    example: 'eventLogMaxBytes = 67108864',
+  },
+  {
+    name: 'eventLogFiles',
+    type: 'number',
+    syntax: 'eventLogFiles = <count>',
+    default: String(DEFAULTS.eventLogFiles),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogFiles,
+    description: 'Event log files kept, the current one included; the oldest is deleted at rotation.',
+    example: 'eventLogFiles = 5',
+  },
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc>(PROXY_KEYS.map((k) => [k.name, k]));
@@ -181,6 +232,8 @@ const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
   connectTimeout: numberSchema('connectTimeout'),
   teardownTimeout: numberSchema('teardownTimeout'),
   maxRequestBytes: numberSchema('maxRequestBytes'),
+  eventLogMaxBytes: numberSchema('eventLogMaxBytes'),
+  eventLogFiles: numberSchema('eventLogFiles'),
 };
 
 function isHostName(host: string): boolean {
@@ -391,6 +444,8 @@ export function buildProxyConfig(
   const allow: AllowRule[] = [];
   const allowTargets: { entry: ConfigEntry; targets: string[] }[] = [];
   const numbers: Partial<Record<NumberKey, number>> = {};
+  let eventLogPath: string | undefined;
+  let eventLogLevel: EventLogLevel | undefined;
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -502,10 +557,35 @@ export function buildProxyConfig(
         allowTargets.push({ entry: e, targets });
         break;
       }
+      case 'eventLog': {
+        if (String(v).trim() === '') {
+          issue(e, 'eventLog needs a file name, e.g. eventLog = "events.mxlog"; leave the entry out for no log');
+          break;
+        }
+        eventLogPath = path.resolve(baseDir, String(v));
+        if (checkFiles) {
+          const dir = path.dirname(eventLogPath);
+          const problem = !fs.existsSync(dir)
+            ? `eventLog directory ${dir} does not exist`
+            : fs.existsSync(eventLogPath) && !fs.statSync(eventLogPath).isFile()
+              ? `eventLog ${eventLogPath} exists and is not a regular file`
+              : undefined;
+          if (problem) issue(e, problem);
+        }
+        break;
+      }
+      case 'eventLogLevel': {
+        const level = EVENT_LOG_LEVELS.find((l) => l === v);
+        if (level) eventLogLevel = level;
+        else issue(e, `eventLogLevel must be one of ${EVENT_LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
+        break;
+      }
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
-      case 'maxRequestBytes': {
+      case 'maxRequestBytes':
+      case 'eventLogMaxBytes':
+      case 'eventLogFiles': {
         const r = NUMBER_SCHEMAS[doc.name].safeParse(v);
         if (!r.success) {
           issue(e, firstMessage(r.error));
@@ -545,6 +625,14 @@ export function buildProxyConfig(
     connectTimeout: numbers.connectTimeout ?? DEFAULTS.connectTimeout,
     teardownTimeout: numbers.teardownTimeout ?? DEFAULTS.teardownTimeout,
     maxRequestBytes: numbers.maxRequestBytes ?? DEFAULTS.maxRequestBytes,
+    eventLog: eventLogPath
+      ? {
+          path: eventLogPath,
+          level: eventLogLevel ?? DEFAULTS.eventLogLevel,
+          maxBytes: numbers.eventLogMaxBytes ?? DEFAULTS.eventLogMaxBytes,
+          files: numbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
+        }
+      : undefined,
   };
   return { config, issues };
 }

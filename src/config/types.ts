@@ -47,6 +47,16 @@ export interface ProxyConfig {
   teardownTimeout: number;
   /** Largest request frame body in bytes. */
   maxRequestBytes: number;
+  /** The event log; undefined: none. */
+  eventLog: EventLogConfig | undefined;
+}
+
+export interface EventLogConfig {
+  /** Absolute path. */
+  path: string;
+  level: 'lifecycle' | 'traffic' | 'payload';
+  maxBytes: number;
+  files: number;
 }
 
 export const DEFAULT_PORT = 5678;
@@ -57,6 +67,9 @@ export const DEFAULTS = {
   connectTimeout: 5000,
   teardownTimeout: 1000,
   maxRequestBytes: 4096,
+  eventLogLevel: 'lifecycle',
+  eventLogMaxBytes: 64 * 1024 * 1024,
+  eventLogFiles: 5,
 } as const;
 
 /** One problem found in a config file. */

@@ -42,6 +42,8 @@ export interface EffectsDeps {
   logger: Logger;
   /** `--report dispatch`: accepts, declines, links and unlinks at info level instead of debug. */
   reportDispatch: boolean;
+  /** Sees every forwarded chunk (event log at traffic/payload level); unset, nothing is added per chunk. */
+  onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
 }
 
 type Args = { context: { id: string; attempt: number } };
@@ -169,11 +171,17 @@ export function createEffects(deps: EffectsDeps) {
       // held back by Nagle or a delayed ACK.
       client.write(OK_REPLY);
       if (p.early) {
+        deps.onChunk?.(p.id, 'up', p.early);
         server.write(p.early);
         p.early = null;
       }
       client.pipe(server);
       server.pipe(client);
+      const onChunk = deps.onChunk;
+      if (onChunk) {
+        client.on('data', (chunk: Buffer) => onChunk(p.id, 'up', chunk));
+        server.on('data', (chunk: Buffer) => onChunk(p.id, 'down', chunk));
+      }
       log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined }));
     }),
 

@@ -19,6 +19,7 @@ import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
+import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 
@@ -30,7 +31,7 @@ export interface ProxyOptions {
   reportDispatch?: boolean;
   /** Certificates in memory instead of the files named by config.tls (embedding, tests). */
   tls?: TlsMaterial;
-  /** Sees every event in the order the actors receive it (event log, tests). */
+  /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
 }
 
@@ -50,6 +51,8 @@ export interface ProxyHandle {
   readonly stopped: Promise<void>;
   /** The root supervisor actor (inspection). */
   readonly root: Actor<typeof proxyMachine>;
+  /** The event log, when config.eventLog is set. */
+  readonly recorder: EventRecorder | undefined;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -61,6 +64,24 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     if (!config.tls) throw new TlsSetupError(`${config.file}: no sslCertificate entry in [proxy]`);
     material = loadTlsMaterial(config.tls);
   }
+
+  // The event log opens before the first event can exist; a write failure later only costs the log.
+  const logConfig = config.eventLog;
+  const recorder = logConfig
+    ? await EventRecorder.open({
+        ...logConfig,
+        clock,
+        onError: (err) => logger.error(`event log ${logConfig.path}: ${err.message}; recording stopped, the proxy goes on`),
+      })
+    : undefined;
+  if (logConfig) {
+    logger[logConfig.level === 'payload' ? 'warn' : 'info'](
+      `event log ${logConfig.path} at level ${logConfig.level}` +
+        (logConfig.level === 'payload' ? ': forwarded bytes are written to disk, for debugging only' : ''),
+    );
+  }
+  const flushOnExit = () => recorder?.flushSync();
+  if (recorder) process.once('exit', flushOnExit);
 
   const bus = new EventBus();
   const pairs = new Map<string, Pair>();
@@ -74,11 +95,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     clock,
     logger,
     reportDispatch: opts.reportDispatch ?? false,
+    onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
 
   const root = createActor(proxyMachine.provide({ actions: { connectionFinished: (_, output) => effects.finished(output) } }), {
     input: { connection: connectionMachine.provide({ actions: effects.actions }) },
+    ...(recorder ? { inspect: recorder.inspect } : {}),
   });
+  if (recorder) recorder.root = root;
   let accepted = 0;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -95,6 +119,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   root.start();
   const onEvent = opts.onEvent;
   const subscription = bus.events$.subscribe((event) => {
+    recorder?.event(event);
     onEvent?.(event);
     root.send(event);
   });
@@ -156,6 +181,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   } catch (err) {
     subscription.unsubscribe();
     root.stop();
+    await recorder?.close();
+    process.off('exit', flushOnExit);
     throw err;
   }
   logger.info(`mxproxy listening on ${listening.addresses.join(', ')}`, {
@@ -167,11 +194,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const stop = () => {
     stopping ??= (async () => {
       const closed = listening.close();
-      root.send({ type: 'SHUTDOWN' });
+      bus.emit({ type: 'SHUTDOWN' }); // through the bus, so the event log has it
       await stopped;
       await closed;
       subscription.unsubscribe();
       bus.complete();
+      await recorder?.close();
+      process.off('exit', flushOnExit);
       logger.info('mxproxy stopped');
     })();
     return stopping;
@@ -183,5 +212,6 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     stop,
     stopped,
     root,
+    recorder,
   };
 }

@@ -1,0 +1,105 @@
+/**
+ * What the proxy writes into the event log (the storage format is ./format.ts). Every record carries a
+ * sequence number `s` (monotonic, across rotated files) and a timestamp `t` (ms since the epoch, from the
+ * injected clock). Short keys: at `lifecycle` level a busy proxy writes several records per connection.
+ *
+ *   e  an event as it entered the root actor (ACCEPTED, TLS_OK, …, SHUTDOWN): what replay feeds back in
+ *   x  a state transition of an actor (`id` is the connection id, or "proxy" for the root): what replay checks
+ *   c  a chunk forwarded (`traffic` level: its size; `payload` level: its bytes): shown, never fed back
+ */
+import type { ProxyEvent } from '../../machines/proxy.js';
+
+export const LOG_FORMAT = 'mxproxy-eventlog';
+export const LOG_VERSION = 1;
+/** The actor id transitions of the root supervisor are recorded under. */
+export const ROOT_ID = 'proxy';
+
+export type EventLogLevel = 'lifecycle' | 'traffic' | 'payload';
+export const EVENT_LOG_LEVELS: readonly EventLogLevel[] = ['lifecycle', 'traffic', 'payload'];
+
+export interface HeaderRecord {
+  kind: 'header';
+  format: typeof LOG_FORMAT;
+  version: number;
+  level: EventLogLevel;
+  /** ms since the epoch when the proxy started logging. */
+  started: number;
+  host: string;
+  pid: number;
+  /** mxproxy's package version. */
+  mxproxy: string;
+}
+
+export interface EventRecord {
+  k: 'e';
+  s: number;
+  t: number;
+  e: ProxyEvent;
+}
+
+export interface TransitionRecord {
+  k: 'x';
+  s: number;
+  t: number;
+  /** Connection id, or ROOT_ID. */
+  id: string;
+  /** State path before ("handshake.tls"), null for the actor's first state. */
+  from: string | null;
+  to: string;
+  /** Type of the event that caused it ("xstate.init" for the first state). */
+  on: string;
+}
+
+export interface ChunkRecord {
+  k: 'c';
+  s: number;
+  t: number;
+  id: string;
+  /** up: client → server; down: server → client. */
+  d: 'up' | 'down';
+  n: number;
+  /** The bytes, at `payload` level only. */
+  b?: Uint8Array;
+}
+
+export type LogRecord = EventRecord | TransitionRecord | ChunkRecord;
+
+/** "handshake.tls" from XState's state value ({ handshake: 'tls' }). */
+export function statePath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
+      const sub = statePath(v);
+      return sub ? `${k}.${sub}` : k;
+    });
+    return parts.length === 1 ? (parts[0] ?? '') : `{${parts.join(',')}}`;
+  }
+  return '';
+}
+
+export function isHeader(v: unknown): v is HeaderRecord {
+  return typeof v === 'object' && v !== null && (v as HeaderRecord).kind === 'header' && (v as HeaderRecord).format === LOG_FORMAT;
+}
+
+/** Checks the shape of a decoded record; a log from elsewhere or a damaged one gets a message, not a crash. */
+export function asLogRecord(v: unknown): LogRecord | string {
+  if (typeof v !== 'object' || v === null) return 'not a record (expected a map)';
+  const r = v as Partial<Record<string, unknown>>;
+  if (typeof r.s !== 'number' || typeof r.t !== 'number') return 'record without sequence number or timestamp';
+  switch (r.k) {
+    case 'e': {
+      const e = r.e as { type?: unknown } | undefined;
+      if (typeof e !== 'object' || e === null || typeof e.type !== 'string') return 'event record without an event type';
+      return v as EventRecord;
+    }
+    case 'x':
+      if (typeof r.id !== 'string' || typeof r.to !== 'string' || typeof r.on !== 'string') return 'transition record without id, to or on';
+      if (r.from !== null && typeof r.from !== 'string') return 'transition record with a bad from';
+      return v as TransitionRecord;
+    case 'c':
+      if (typeof r.id !== 'string' || (r.d !== 'up' && r.d !== 'down') || typeof r.n !== 'number') return 'chunk record without id, d or n';
+      return v as ChunkRecord;
+    default:
+      return `unknown record kind ${JSON.stringify(r.k)}`;
+  }
+}
