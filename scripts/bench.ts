@@ -2,11 +2,13 @@
  * `npm run bench`: mxproxy against the baseline "client straight to the same echo/sink server over mutual TLS",
  * measured in one run and printed side by side with the ratio to the baseline.
  *
- *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--json]
+ *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--no-event-log] [--json]
  *
  * Peers (child processes, started and stopped here):
  *   direct TLS  benchBackends.js --tls: echo and sink servers that terminate mutual TLS themselves
  *   mxproxy     dist/src/cli/main.js start -c <temp config>, in front of benchBackends.js (plain TCP echo + sink)
+ *   mxproxy + event log   the same with `eventLog` at lifecycle level (a file in the temp dir); its column
+ *               "log cost" is with/without (1.00× = free). Left out with --no-event-log.
  * Certificates (EC P-256 CA, server CN=localhost, client CN=bench-client) are made fresh in a temp dir with the
  * project's own src/certs module. With taskset (and two CPUs) the server under test runs on CPU 0; this process
  * (the load), its worker threads and the plain backends on CPU 1.
@@ -511,7 +513,7 @@ const CASES: CaseName[] = ['bulk', 'conn', 'latency', 'idle'];
 const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn'];
 
 interface Peer {
-  key: 'direct' | 'mxproxy';
+  key: 'direct' | 'mxproxy' | 'mxlog';
   label: string;
   child: ChildProcess;
   pid: number;
@@ -615,6 +617,17 @@ function metrics(o: { conns: number; idle: number }): Metric[] {
   ];
 }
 
+/** Per key, the median over rounds (each metric on its own). */
+function medianValues(vs: Values[]): Values {
+  const out: Values = {};
+  for (const k of Object.keys(vs[0] ?? {})) {
+    const xs = vs.map((v) => v[k]).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    const mid = xs.length >> 1;
+    out[k] = xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+  }
+  return out;
+}
+
 function fmt(v: number): string {
   const a = Math.abs(v);
   if (a >= 100) return Math.round(v).toString();
@@ -635,6 +648,8 @@ const USAGE = `usage: node dist/scripts/bench.js [options]
   --idle <n>       idle pairs for the RSS case (default 2000)
   --conns <n>      concurrent loops in the connection case (default 16)
   --cases <list>   comma-separated, of bulk,conn,latency,idle (default: all)
+  --rounds <n>     rounds per case, each starting with another peer; medians reported (default 1)
+  --no-event-log   leave out the "mxproxy + event log" peer
   --json           JSON lines instead of the Markdown table
   -h, --help       this text`;
 
@@ -652,6 +667,8 @@ function readArgs() {
         conns: { type: 'string', default: '16' },
         cases: { type: 'string', default: CASES.join(',') },
         json: { type: 'boolean', default: false },
+        'no-event-log': { type: 'boolean', default: false },
+        rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -662,7 +679,7 @@ function readArgs() {
   }
 }
 
-function parseOptions(): { durationMs: number; idle: number; conns: number; cases: CaseName[]; json: boolean } {
+function parseOptions(): { durationMs: number; idle: number; conns: number; cases: CaseName[]; json: boolean; eventLog: boolean; rounds: number } {
   const values = readArgs();
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -677,7 +694,9 @@ function parseOptions(): { durationMs: number; idle: number; conns: number; case
   const wanted = values.cases.split(',').map((c) => c.trim()).filter(Boolean);
   for (const c of wanted) if (!(CASES as string[]).includes(c)) usageError(`unknown case "${c}" (cases: ${CASES.join(', ')})`);
   if (wanted.length === 0) usageError('--cases names no case');
-  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json };
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usageError(`--rounds must be a whole number 1..20, got "${values.rounds}"`);
+  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json, eventLog: !values['no-event-log'], rounds };
 }
 
 let tmpDir: string | null = null;
@@ -689,7 +708,7 @@ function removeTmp(): void {
 async function main(): Promise<number> {
   const opts = parseOptions();
   // the whole run is bounded, whatever happens inside it (each case has its own, tighter limit)
-  const hardLimitS = 60 + 2 * (4 * (opts.durationMs / 1000) + 160);
+  const hardLimitS = 60 + 3 * opts.rounds * (4 * (opts.durationMs / 1000) + 160);
   setTimeout(() => {
     process.stderr.write(`bench: the run did not finish within ${hardLimitS} s; stopping\n`);
     void shutdownAndExit(2);
@@ -737,33 +756,53 @@ async function main(): Promise<number> {
   const direct = startNode(backendsJs, ['--tls', '--cert', serverFiles.certFile, '--key', serverFiles.keyFile, '--ca', caFiles.certFile], 0, ['pipe', 'pipe', 'pipe']);
   const [plainPorts, directPorts] = await Promise.all([backendPorts(plain, 'the plain backends'), backendPorts(direct, 'the TLS baseline server')]);
 
-  const proxyPort = await freePort();
-  const configFile = path.join(tmpDir, 'mxproxy.config');
-  fs.writeFileSync(
-    configFile,
-    [
-      '[proxy]',
-      `listen = "127.0.0.1:${proxyPort}"`,
-      `sslCertificate = "${serverFiles.certFile} ${serverFiles.keyFile} ${caFiles.certFile}"`,
-      `server = "echo 127.0.0.1:${plainPorts.echo}"`,
-      `server = "sink 127.0.0.1:${plainPorts.sink}"`,
-      'allow = "bench-client echo sink"',
-      '',
-    ].join('\n'),
-  );
-  const logFile = path.join(tmpDir, 'mxproxy.log');
-  const logFd = fs.openSync(logFile, 'w');
-  const proxy = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd]);
-  fs.closeSync(logFd);
-  const proxyLogTail = () => {
-    try {
-      const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-8).join('\n  ');
-      return lines ? `\n  proxy log:\n  ${lines}` : '';
-    } catch {
-      return '';
-    }
+  /** A proxy process on the plain backends; `extra` config lines (the event log). */
+  const startProxyPeer = async (key: 'mxproxy' | 'mxlog', label: string, extra: string[]): Promise<Peer> => {
+    const port = await freePort();
+    const configFile = path.join(tmpDir!, `${key}.config`);
+    fs.writeFileSync(
+      configFile,
+      [
+        '[proxy]',
+        `listen = "127.0.0.1:${port}"`,
+        `sslCertificate = "${serverFiles.certFile} ${serverFiles.keyFile} ${caFiles.certFile}"`,
+        `server = "echo 127.0.0.1:${plainPorts.echo}"`,
+        `server = "sink 127.0.0.1:${plainPorts.sink}"`,
+        'allow = "bench-client echo sink"',
+        ...extra,
+        '',
+      ].join('\n'),
+    );
+    const logFile = path.join(tmpDir!, `${key}.log`);
+    const logFd = fs.openSync(logFile, 'w');
+    const child = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd]);
+    fs.closeSync(logFd);
+    const logTail = () => {
+      try {
+        const lines = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-8).join('\n  ');
+        return lines ? `\n  proxy log:\n  ${lines}` : '';
+      } catch {
+        return '';
+      }
+    };
+    await waitForPort(port, child, label, logTail);
+    return {
+      key,
+      label,
+      child,
+      pid: child.pid!,
+      echo: { port, mx: true, name: 'echo' },
+      sink: { port, mx: true, name: 'sink' },
+      info: {},
+      broken: null,
+      logTail,
+    };
   };
-  await waitForPort(proxyPort, proxy, 'the proxy', proxyLogTail);
+  const eventLogFile = path.join(tmpDir, 'events.mxlog');
+  const proxyPeers = [await startProxyPeer('mxproxy', 'mxproxy', [])];
+  if (opts.eventLog) {
+    proxyPeers.push(await startProxyPeer('mxlog', 'mxproxy + event log', [`eventLog = "${eventLogFile}"`, 'eventLogLevel = "lifecycle"']));
+  }
 
   const peers: Peer[] = [
     {
@@ -777,17 +816,7 @@ async function main(): Promise<number> {
       broken: null,
       logTail: () => '',
     },
-    {
-      key: 'mxproxy',
-      label: 'mxproxy',
-      child: proxy,
-      pid: proxy.pid!,
-      echo: { port: proxyPort, mx: true, name: 'echo' },
-      sink: { port: proxyPort, mx: true, name: 'sink' },
-      info: {},
-      broken: null,
-      logTail: proxyLogTail,
-    },
+    ...proxyPeers,
   ];
 
   // warm-up (JIT, first handshakes) and a check that each peer echoes at all, with its TLS parameters; a peer
@@ -811,26 +840,37 @@ async function main(): Promise<number> {
   const o: Options = { durationMs: opts.durationMs, idle, conns: opts.conns, threads: 2, tls: clientTls };
   const results = new Map<string, Values>(); // `${case}/${peer}`
   const errors: { case: CaseName; peer: string; error: string }[] = [];
+  const rounds = new Map<string, Values[]>();
   for (const name of RUN_ORDER.filter((c) => opts.cases.includes(c))) {
-    for (const p of peers) {
-      if (p.broken !== null) {
-        errors.push({ case: name, peer: p.label, error: p.broken });
-        continue;
+    // Each round starts with another peer, so no peer always runs first (warmer or colder machine).
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const p of [...peers.slice(round % peers.length), ...peers.slice(0, round % peers.length)]) {
+        if (p.broken !== null) {
+          if (round === 0) errors.push({ case: name, peer: p.label, error: p.broken });
+          continue;
+        }
+        const t0 = now();
+        try {
+          const v = await runCase(name, p, o);
+          rounds.set(`${name}/${p.key}`, [...(rounds.get(`${name}/${p.key}`) ?? []), v]);
+          progress(`${name} on ${p.label}${opts.rounds > 1 ? ` (round ${round + 1})` : ''}: ${((now() - t0) / 1000).toFixed(1)} s`);
+        } catch (err) {
+          progress(`${name} on ${p.label}: failed after ${((now() - t0) / 1000).toFixed(1)} s`);
+          const gone = alive(p.child) ? '' : ` (the ${p.label} process exited: ${p.child.signalCode ?? `code ${p.child.exitCode}`})${p.logTail()}`;
+          errors.push({ case: name, peer: p.label, error: errorText(err) + gone });
+        }
+        await sleep(300);
       }
-      const t0 = now();
-      try {
-        results.set(`${name}/${p.key}`, await runCase(name, p, o));
-        progress(`${name} on ${p.label}: ${((now() - t0) / 1000).toFixed(1)} s`);
-      } catch (err) {
-        progress(`${name} on ${p.label}: failed after ${((now() - t0) / 1000).toFixed(1)} s`);
-        const gone = alive(p.child) ? '' : ` (the ${p.label} process exited: ${p.child.signalCode ?? `code ${p.child.exitCode}`})${p.logTail()}`;
-        errors.push({ case: name, peer: p.label, error: errorText(err) + gone });
-      }
-      await sleep(300);
     }
   }
+  for (const [k, vs] of rounds) results.set(k, medianValues(vs));
 
   // ---------------------------------------------------------------------------------------------- report
+  const withLog = peers.some((p) => p.key === 'mxlog');
+  if (withLog) {
+    const size = fs.existsSync(eventLogFile) ? fs.statSync(eventLogFile).size : 0;
+    notes.push(`the event log grew to ${(size / MiB).toFixed(1)} MiB (lifecycle level) over the run; files rotate at 64 MiB`);
+  }
   const ms = metrics({ conns: opts.conns, idle }).filter((m) => opts.cases.includes(m.case));
   const tlsLine = peers.map((p) => `${p.label} ${p.info.tls ?? '?'}`).join('; ');
   const pinLine = pinned
@@ -842,6 +882,7 @@ async function main(): Promise<number> {
     for (const m of ms) {
       const d = results.get(`${m.case}/direct`);
       const x = results.get(`${m.case}/mxproxy`);
+      const l = results.get(`${m.case}/mxlog`);
       line({
         kind: 'metric',
         case: m.case,
@@ -852,6 +893,7 @@ async function main(): Promise<number> {
         direct: d?.[m.id] ?? null,
         mxproxy: x?.[m.id] ?? null,
         ratio: ratioOf(m, d?.[m.id], x?.[m.id]) ?? null,
+        ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: ratioOf(m, x?.[m.id], l?.[m.id]) ?? null } : {}),
       });
     }
     for (const c of CASES) {
@@ -862,19 +904,25 @@ async function main(): Promise<number> {
     }
     for (const e of errors) line({ kind: 'error', ...e });
   } else {
-    const out: string[] = ['', '| metric | direct TLS | mxproxy | ratio |', '|---|---:|---:|---:|'];
+    const out: string[] = withLog
+      ? ['', '| metric | direct TLS | mxproxy | ratio | mxproxy + event log | log cost |', '|---|---:|---:|---:|---:|---:|']
+      : ['', '| metric | direct TLS | mxproxy | ratio |', '|---|---:|---:|---:|'];
+    const times = (r: number | undefined) => (r === undefined ? '—' : `${r.toFixed(2)}×`);
     for (const m of ms) {
       const d = results.get(`${m.case}/direct`)?.[m.id];
       const x = results.get(`${m.case}/mxproxy`)?.[m.id];
-      const r = ratioOf(m, d, x);
+      const l = results.get(`${m.case}/mxlog`)?.[m.id];
       const cell = (v: number | undefined) => (v === undefined ? 'error' : fmt(v));
-      out.push(`| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${r === undefined ? '—' : `${r.toFixed(2)}×`} |`);
+      const row = `| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${times(ratioOf(m, d, x))} |`;
+      out.push(withLog ? `${row} ${cell(l)} | ${times(ratioOf(m, x, l))} |` : row);
     }
     out.push(
       '',
       'ratio: >1 means mxproxy is better (throughput and rate: mxproxy/direct; latency, RSS, CPU: direct/mxproxy).',
+      ...(withLog ? ['log cost: mxproxy with the event log (lifecycle level) against without, same convention: 1.00× = free.'] : []),
       '"its CPU": utime+stime of the server process under test (the proxy alone, not its backends; the TLS echo/sink server).',
-      `TLS: ${tlsLine}. ${pinLine}. ${opts.durationMs / 1000} s per case and peer.`,
+      `TLS: ${tlsLine}. ${pinLine}. ${opts.durationMs / 1000} s per case and peer` +
+        (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians).` : '.'),
       'Figures from a shared machine are only comparable within one run (the ratios), not across runs.',
     );
     for (const n of notes) out.push(`note: ${n}`);
