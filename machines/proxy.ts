@@ -9,7 +9,7 @@
  */
 import { assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput, type ConnectionOutput } from './connection.js';
-import { ConnectionRegistry } from './registry.js';
+import { ConnectionRegistry, type ChildStepObserver } from './registry.js';
 
 export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
 /** What XState sends the parent when a child reaches its final state, or fails. */
@@ -20,6 +20,8 @@ export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } 
 export interface ProxyInput {
   /** The connection machine each child runs; src/ passes it with its live effects provided. */
   connection?: typeof connectionMachine;
+  /** Sees each child's snapshot after every event it took (event log, replay). */
+  observeChild?: ChildStepObserver;
 }
 
 export interface ProxyContext {
@@ -78,7 +80,7 @@ const childEnded = proxySetup.enqueueActions(({ context, event, enqueue }) => {
 export const proxyMachine = proxySetup.createMachine({
   id: 'proxy',
   context: ({ input, self }) => ({
-    registry: new ConnectionRegistry(input?.connection ?? connectionMachine, self),
+    registry: new ConnectionRegistry(input?.connection ?? connectionMachine, self, input?.observeChild),
     accepted: 0,
     finished: 0,
   }),

@@ -12,6 +12,13 @@ import type { connectionMachine, ConnectionEvent, ConnectionInput, ConnectionOut
 type ConnectionLogic = typeof connectionMachine;
 type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
 
+/**
+ * Told after a child has taken each event (and once at its start, `on` = "xstate.init"): how the event log
+ * and replay see state transitions. Much cheaper than XState's inspection stream, which builds several
+ * objects per event and per action for every actor.
+ */
+export type ChildStepObserver = (id: string, snapshot: { value: unknown; status: string }, on: string) => void;
+
 export class ConnectionRegistry {
   private readonly children = new Map<string, ConnectionActor>();
   /** Kept so a child that failed can still be reported with its peer. */
@@ -21,6 +28,7 @@ export class ConnectionRegistry {
     private readonly logic: ConnectionLogic,
     /** The supervisor: parent of every child, told when each ends. */
     private readonly supervisor: AnyActorRef,
+    private readonly observe?: ChildStepObserver,
   ) {}
 
   get size(): number {
@@ -43,6 +51,7 @@ export class ConnectionRegistry {
     this.children.set(input.id, child);
     this.inputs.set(input.id, input);
     child.start();
+    this.observe?.(input.id, child.getSnapshot(), 'xstate.init');
   }
 
   /** The child ended (final state or error): forget it and say what to report. */
@@ -57,12 +66,18 @@ export class ConnectionRegistry {
   send(event: ConnectionEvent): boolean {
     const child = this.children.get(event.id);
     if (!child) return false;
+    // Synchronous: an idle child has finished with the event when send returns (events its effects emit
+    // meanwhile wait in the supervisor's mailbox), so the snapshot read here is the event's outcome.
     child.send(event);
+    this.observe?.(event.id, child.getSnapshot(), event.type);
     return true;
   }
 
   broadcast(event: ConnectionEvent): void {
-    for (const [id, child] of this.children) child.send({ ...event, id });
+    for (const [id, child] of [...this.children]) {
+      child.send({ ...event, id });
+      this.observe?.(id, child.getSnapshot(), event.type);
+    }
   }
 
 }

@@ -62,13 +62,14 @@ export class EventRecorder {
     return this.writer.path;
   }
 
-  /** For createActor's `inspect` option; set `root` to the root actor before starting it. */
-  get inspect() {
-    return this.tracker.inspect;
+  /** For the root's `observeChild` input: each child's state after every event it takes. */
+  get observeChild(): TransitionTracker['child'] {
+    return this.tracker.child;
   }
 
-  set root(ref: TransitionTracker['root']) {
-    this.tracker.root = ref;
+  /** For the root actor's snapshots (its first one too: subscribe does not replay it). */
+  get observeRoot(): TransitionTracker['root'] {
+    return this.tracker.root;
   }
 
   private append(r: LogRecord): void {
@@ -79,6 +80,7 @@ export class EventRecorder {
 
   /** An event, as it is handed to the root actor. */
   event(e: ProxyEvent): void {
+    this.tracker.entering(e.type);
     this.append({ k: 'e', s: 0, t: 0, e });
   }
 

@@ -1,9 +1,12 @@
 /**
- * State transitions from XState's inspection stream: for the root supervisor and every connection actor, one
+ * State transitions for the event log: for the root supervisor and every connection actor, one
  * `{ id, from, to, on }` each time its state path changes. The live recorder and replay use this same code,
  * so what is compared is produced the same way on both sides.
+ *
+ * Children report through the registry's step observer (after each event they take); the root through its
+ * snapshot subscription, with `on` the type of the event being handed to it (a root transition caused by a
+ * child finishing is attributed to the outside event whose handling finished it).
  */
-import type { InspectionEvent } from 'xstate';
 import { ROOT_ID, statePath } from './records.js';
 
 export interface Transition {
@@ -13,24 +16,35 @@ export interface Transition {
   on: string;
 }
 
+interface Snapshot {
+  value: unknown;
+  status: string;
+}
+
 export class TransitionTracker {
   /** Last state path per actor; forgotten when the actor is done, so finished pairs cost nothing. */
-  private readonly last = new Map<object, string>();
-  /** The root actor, once created (its transitions are recorded as ROOT_ID). */
-  root: object | undefined;
+  private readonly last = new Map<string, string>();
+  /** The type of the event being handed to the root; the cause of root transitions. */
+  private current = 'xstate.init';
 
   constructor(private readonly onTransition: (t: Transition) => void) {}
 
-  readonly inspect = (ev: InspectionEvent): void => {
-    if (ev.type !== '@xstate.snapshot') return;
-    const snapshot = ev.snapshot as { value?: unknown; status?: string };
-    if (snapshot.value === undefined) return; // not a state machine
+  /** For the root's `observeChild` input. */
+  readonly child = (id: string, snapshot: Snapshot, on: string): void => this.step(id, snapshot, on);
+
+  /** Call before an event is sent to the root. */
+  entering(type: string): void {
+    this.current = type;
+  }
+
+  /** For `root.subscribe`. */
+  readonly root = (snapshot: Snapshot): void => this.step(ROOT_ID, snapshot, this.current);
+
+  private step(id: string, snapshot: Snapshot, on: string): void {
     const to = statePath(snapshot.value);
-    const ref = ev.actorRef;
-    const from = this.last.get(ref) ?? null;
-    if (snapshot.status === 'done' || snapshot.status === 'error' || snapshot.status === 'stopped') this.last.delete(ref);
-    else this.last.set(ref, to);
-    if (from === to) return;
-    this.onTransition({ id: ref === this.root ? ROOT_ID : ((ref as { id?: string }).id ?? '?'), from, to, on: ev.event.type });
-  };
+    const from = this.last.get(id) ?? null;
+    if (snapshot.status === 'active') this.last.set(id, to);
+    else this.last.delete(id);
+    if (from !== to) this.onTransition({ id, from, to, on });
+  }
 }

@@ -99,15 +99,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   const root = createActor(proxyMachine.provide({ actions: { connectionFinished: (_, output) => effects.finished(output) } }), {
-    input: { connection: connectionMachine.provide({ actions: effects.actions }) },
-    ...(recorder ? { inspect: recorder.inspect } : {}),
+    input: {
+      connection: connectionMachine.provide({ actions: effects.actions }),
+      ...(recorder ? { observeChild: recorder.observeChild } : {}),
+    },
   });
-  if (recorder) recorder.root = root;
   let accepted = 0;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const observeRoot = recorder?.observeRoot;
   root.subscribe({
     next: (snapshot) => {
+      observeRoot?.(snapshot);
       if (snapshot.status === 'done') resolveStopped();
     },
     error: (err) => {
@@ -117,6 +120,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     },
   });
   root.start();
+  observeRoot?.(root.getSnapshot());
   const onEvent = opts.onEvent;
   const subscription = bus.events$.subscribe((event) => {
     recorder?.event(event);

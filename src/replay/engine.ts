@@ -65,9 +65,11 @@ export class Replayer {
       list.push({ ...t, cause: this.cause });
       this.pending.set(t.id, list);
     });
-    this.root = createActor(proxyMachine, { input: { connection: connectionMachine }, inspect: this.tracker.inspect });
-    this.tracker.root = this.root;
+    // The same wiring as the live runtime (src/proxy/runtime.ts), minus the effects.
+    this.root = createActor(proxyMachine, { input: { connection: connectionMachine, observeChild: this.tracker.child } });
+    this.root.subscribe({ next: this.tracker.root, error: () => undefined });
     this.root.start();
+    this.tracker.root(this.root.getSnapshot());
   }
 
   /** Feeds one record; returns false once a divergence was found (later records are not replayed). */
@@ -90,6 +92,7 @@ export class Replayer {
           return true;
         }
         this.cause = r.s;
+        this.tracker.entering(e.type);
         this.root.send(e);
         return true;
       }
