@@ -91,9 +91,14 @@ async function generateKeys(algorithm: KeyAlgorithm): Promise<webcrypto.CryptoKe
   return keys as webcrypto.CryptoKeyPair;
 }
 
+/** PEM files end with a newline: `cat ca-old.pem ca-new.pem > bundle.pem` must give two certificates. */
+function withFinalNewline(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
 async function exportPkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return withFinalNewline(x509.PemConverter.encode(der, 'PRIVATE KEY'));
 }
 
 /** A random, positive, 16-byte serial number (hex), with a non-zero first byte so DER keeps all 16 bytes. */
@@ -203,7 +208,7 @@ export async function createCa(opts: CaOptions): Promise<Issued> {
       new x509.AuthorityKeyIdentifierExtension(ski.keyId),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportPkcs8Pem(keys.privateKey) };
+  return { certPem: withFinalNewline(cert.toString('pem')), keyPem: await exportPkcs8Pem(keys.privateKey) };
 }
 
 interface Signer {
@@ -304,7 +309,7 @@ export async function issueCertificate(ca: Issued, opts: LeafOptions): Promise<I
     signingAlgorithm: signingAlgorithm(signer.key),
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportPkcs8Pem(keys.privateKey) };
+  return { certPem: withFinalNewline(cert.toString('pem')), keyPem: await exportPkcs8Pem(keys.privateKey) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -14,8 +14,28 @@ import {
   PROXY_SECTION,
   readClientConfig,
   readProxyConfig,
+  sectionEntries,
   type ConfigIssue,
+  type ParsedConfig,
+  type TlsFiles,
 } from '../config/index.js';
+import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
+
+/**
+ * What `start`/`forward` would refuse about the certificates themselves: a public or non-CA trust anchor,
+ * bad PEM, a key that does not match. Reported at the section's sslCertificate entry.
+ */
+function checkTls(parsed: ParsedConfig, section: string, tls: TlsFiles | undefined, file: string): ConfigIssue[] {
+  if (!tls) return [];
+  try {
+    loadTlsMaterial(tls);
+    return [];
+  } catch (err) {
+    if (!(err instanceof TlsSetupError)) throw err;
+    const entry = sectionEntries(parsed, section).find((e) => e.key === 'sslCertificate');
+    return [{ file, line: entry?.line ?? 0, entry: entry?.text ?? '', message: `${err.code}: ${err.message}` }];
+  }
+}
 
 export function checkConfigCommand(opts: { config: string; files: boolean }): void {
   const issues: ConfigIssue[] = [];
@@ -30,10 +50,18 @@ export function checkConfigCommand(opts: { config: string; files: boolean }): vo
     const parsed = parseConfigText(text, opts.config);
     const readers: (() => string)[] = [];
     if (hasSection(parsed, PROXY_SECTION)) {
-      readers.push(() => describeConfig(readProxyConfig(text, opts.config, { requireTls: true, checkFiles: opts.files })));
+      readers.push(() => {
+        const c = readProxyConfig(text, opts.config, { requireTls: true, checkFiles: opts.files });
+        if (opts.files) issues.push(...checkTls(parsed, PROXY_SECTION, c.tls, opts.config));
+        return describeConfig(c);
+      });
     }
     if (hasSection(parsed, CLIENT_SECTION)) {
-      readers.push(() => describeClientConfig(readClientConfig(text, opts.config, { checkFiles: opts.files })));
+      readers.push(() => {
+        const c = readClientConfig(text, opts.config, { checkFiles: opts.files });
+        if (opts.files && c.proxy) issues.push(...checkTls(parsed, CLIENT_SECTION, c.tls, opts.config));
+        return describeClientConfig(c);
+      });
     }
     // Neither section: let the proxy reader say so (with its hint on wrongly cased section names).
     if (readers.length === 0) readers.push(() => describeConfig(readProxyConfig(text, opts.config)));

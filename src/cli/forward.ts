@@ -97,7 +97,8 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
     const tls = config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined;
     forwarder = await startForwarder({ config, tls, logger });
   } catch (err) {
-    process.stderr.write(`mxproxy forward: cannot start: ${(err as Error).message}\n`);
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`mxproxy forward: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
   const stop = (signal: string) => {

@@ -33,7 +33,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   try {
     proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });
   } catch (err) {
-    process.stderr.write(`mxproxy: cannot start: ${(err as Error).message}\n`);
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`mxproxy: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
   const shutdown = (signal: string) => {

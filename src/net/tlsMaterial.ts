@@ -3,11 +3,16 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import type { TlsFiles } from '../config/types.js';
 import type { TlsMaterial } from './tlsTerminator.js';
-import { checkTrustAnchors } from './trust.js';
+import { checkTrustAnchors, TrustError } from './trust.js';
+
+export type TlsSetupCode = 'ERR_TLS_SETUP' | 'ERR_CA_PUBLIC' | 'ERR_CA_NOT_CA' | 'ERR_CA_INVALID';
 
 export class TlsSetupError extends Error {
-  readonly code = 'ERR_TLS_SETUP';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** ERR_TLS_SETUP, or the trust anchor's own code (ERR_CA_PUBLIC, …). */
+    readonly code: TlsSetupCode = 'ERR_TLS_SETUP',
+  ) {
     super(message);
     this.name = 'TlsSetupError';
   }
@@ -30,7 +35,7 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
   try {
     checkTrustAnchors(material.ca, files.caFile);
   } catch (err) {
-    throw new TlsSetupError((err as Error).message);
+    throw new TlsSetupError((err as Error).message, err instanceof TrustError ? err.code : 'ERR_TLS_SETUP');
   }
   try {
     tls.createSecureContext(material); // bad PEM, key not matching the certificate, …

@@ -28,6 +28,11 @@ function publicRoots(): Set<string> {
 export function checkTrustAnchors(pem: string, file: string): CryptoX509[] {
   const blocks = pem.match(PEM_CERT) ?? [];
   if (blocks.length === 0) throw new TrustError(`${file}: no PEM certificate found in the CA file`);
+  // OpenSSL reads "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" as one certificate: the second CA
+  // would be silently ignored.
+  if (/-----END CERTIFICATE-----[ \t]*-----BEGIN/.test(pem)) {
+    throw new TrustError(`${file}: two certificates are joined on one line; put a line break after each "-----END CERTIFICATE-----"`);
+  }
   return blocks.map((block, i) => {
     let cert: CryptoX509;
     try {

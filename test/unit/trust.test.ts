@@ -30,4 +30,15 @@ describe('trust anchors', () => {
     assert.throws(() => checkTrustAnchors(leaf.certPem, 'leaf.pem'), (e: unknown) => e instanceof TrustError && e.code === 'ERR_CA_NOT_CA');
     assert.throws(() => checkTrustAnchors('not a pem', 'x.pem'), /no PEM certificate/);
   });
+
+  it('PEM from mxproxy certs ends with a newline: two CA files concatenated are two anchors', async () => {
+    const [a, b] = [await createCa({ commonName: 'CA 2025' }), await createCa({ commonName: 'CA 2026' })];
+    assert.ok(a.certPem.endsWith('\n') && a.keyPem.endsWith('\n'));
+    assert.equal(checkTrustAnchors(a.certPem + b.certPem, 'bundle.pem').length, 2);
+  });
+
+  it('refuses certificates joined on one line (OpenSSL would silently read only the first)', async () => {
+    const [a, b] = [await createCa({ commonName: 'CA 2025' }), await createCa({ commonName: 'CA 2026' })];
+    assert.throws(() => checkTrustAnchors(a.certPem.trimEnd() + b.certPem, 'bundle.pem'), /joined on one line/);
+  });
 });
