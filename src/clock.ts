@@ -5,14 +5,16 @@
 export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch, with a fractional part (the event log shows µs between events). */
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  // The wall clock at process start plus a monotonic clock: sub-millisecond, and never going back when NTP
+  // steps the wall clock (event log order and durations stay right).
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };

@@ -4,3 +4,7 @@ export { connect, ProxyConnectError, ProxyDeclinedError, type ConnectOptions } f
 export { loadProxyConfig, readProxyConfig, describeConfig, ConfigError, type ProxyConfig } from './config/index.js';
 export { ReplyCode, ALL_REPLY_CODES } from './protocol/codes.js';
 export { createLogger, type Logger } from './log.js';
+export { startForwarder, type Forwarder, type ForwarderOptions } from './forward/forwarder.js';
+export { loadClientConfig, readClientConfig, type ClientConfig } from './config/index.js';
+export { replayFiles, logSeries, type ReplayFilesResult } from './replay/run.js';
+export { readEventLogFile, iterateEventLogFile, type EventLogStop } from './eventlog/index.js';

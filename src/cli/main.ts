@@ -6,6 +6,7 @@ import { startCommand } from './start.js';
 import { checkConfigCommand } from './checkConfig.js';
 import { registerCertsCommand } from './certs.js';
 import { registerForwardCommand } from './forward.js';
+import { registerReplayCommand } from './replay.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -28,6 +29,7 @@ program
 
 registerForwardCommand(program);
 registerCertsCommand(program);
+registerReplayCommand(program);
 
 program
   .command('check-config')

@@ -241,7 +241,7 @@ export function createEffects(deps: EffectsDeps) {
       clientOut: out.client.written,
       serverIn: out.server.read,
       serverOut: out.server.written,
-      ms: clock.now() - p.acceptedAt,
+      ms: Math.round((clock.now() - p.acceptedAt) * 100) / 100,
     }));
   }
 

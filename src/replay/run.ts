@@ -69,7 +69,14 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
     let end: EventLogEnd | undefined;
     let index = 0;
     for (;;) {
-      const step = await it.next();
+      let step: IteratorResult<unknown, EventLogEnd>;
+      try {
+        step = await it.next();
+      } catch (err) {
+        // A read error (EISDIR, EIO): reported like bad bytes, never thrown.
+        fail('not-a-log', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        break files;
+      }
       if (step.done) {
         end = step.value;
         break;
@@ -93,6 +100,7 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
           break files;
         }
         gaps.push({ after: lastSeq, next: r.s });
+        replayer.gap();
       }
       lastSeq = r.s;
       const ok = replayer.feed(r);

@@ -15,7 +15,8 @@ import net from 'node:net';
 import { deadPort, digestUntilEnd, echoHandler, startBackend, type Backend } from '../helpers/harness.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const COPIED = ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'machines', 'scripts', 'config'];
+// What a clean clone has (docs aside): tsconfig compiles src, machines, scripts and test together.
+const COPIED = ['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'machines', 'scripts', 'test', 'config'];
 
 /** Starts `cmd` in its own process group, so the npm → sh → node chain can be stopped as one. */
 function start(cmd: string, args: string[], cwd: string): ChildProcess & { output: () => string } {

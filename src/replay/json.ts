@@ -1,0 +1,35 @@
+/** JSON lines for `mxproxy replay --format json`: records as they are, bytes as base64. */
+import type { ReplayRunsResult } from './runs.js';
+
+/** One value as a JSON line: Buffers/typed arrays as base64 strings, bigints as strings. Never throws. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+    const original = this[key];
+    if (original instanceof Uint8Array) return Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64');
+    if (typeof v === 'bigint') return String(v);
+    return v;
+  });
+}
+
+/** The final `{"summary": …}` object. */
+export function jsonSummary(r: ReplayRunsResult, shown: number): { summary: Record<string, unknown> } {
+  const d = r.divergence?.divergence;
+  return {
+    summary: {
+      files: r.files,
+      runs: r.runs.length,
+      events: r.events,
+      transitions: r.transitions,
+      chunks: r.chunks,
+      connections: r.connections,
+      shown,
+      preexisting: r.preexisting,
+      unchecked: r.unchecked,
+      match: !d && !r.error,
+      divergence: d ? { at: d.at, id: d.id, message: d.message, expected: d.expected, actual: d.actual } : null,
+      truncated: r.truncated.map((t) => ({ file: t.file, offset: t.stop.offset, message: t.stop.message })),
+      error: r.error ? { file: r.error.file, offset: r.error.stop.offset, reason: r.error.stop.reason, message: r.error.stop.message } : null,
+      gaps: r.gaps.map((g) => ({ run: g.run.index, after: g.after, next: g.next })),
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The end of a replay in words: the one-line summary (`replayed 120 events, 11 connections, all transitions
+ * match`, then `; …` notes that apply) and the report of a divergence with the records that led to it.
+ */
+import { ROOT_ID, type LogRecord } from '../eventlog/records.js';
+import { describeTransition, type Divergence } from './engine.js';
+import type { ReplayRunsResult } from './runs.js';
+import { describeRecord, formatTimeOfDay } from './timeline.js';
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+export interface ShownCount {
+  shown: number;
+  total: number;
+}
+
+/** The summary line; `shown` when a filter was given. */
+export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
+  let line = `replayed ${plural(r.events, 'event')}, ${plural(r.connections, 'connection')}, `;
+  if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at}`;
+  else if (r.error) line += r.events > 0 ? 'all transitions match up to the error' : 'nothing to check';
+  else line += 'all transitions match';
+  const notes: string[] = [];
+  if (shown) notes.push(`${shown.shown} of ${plural(shown.total, 'connection')} shown`);
+  if (r.runs.length > 1) notes.push(`${r.runs.length} proxy runs (the proxy restarted; each replayed on its own)`);
+  if (r.preexisting > 0) {
+    notes.push(`${plural(r.preexisting, 'connection')} began before the log (not replayed)`);
+  }
+  for (const t of r.truncated) {
+    const unchecked = r.unchecked > 0 ? ` (${plural(r.unchecked, 'replayed transition')} unchecked: the log ends before ${r.unchecked === 1 ? 'its record' : 'their records'})` : '';
+    notes.push(`log ends inside a record at byte ${t.stop.offset} of ${t.file} (power loss?): replayed up to there${unchecked}`);
+  }
+  if (r.gaps.length === 1) {
+    const g = r.gaps[0]!;
+    notes.push(`records #${g.after + 1}–#${g.next - 1} are missing (a file rotated away or deleted?)`);
+  } else if (r.gaps.length > 1) {
+    const missing = r.gaps.reduce((a, g) => a + g.next - g.after - 1, 0);
+    notes.push(`${r.gaps.length} sequence gaps, ${plural(missing, 'record')} missing in all, the first after #${r.gaps[0]!.after}`);
+  }
+  if (r.error) notes.push(`stopped: ${r.error.stop.message}`);
+  return notes.length > 0 ? `${line}; ${notes.join('; ')}` : line;
+}
+
+/** The error line for a file that is not a log, damaged or unreadable: what, and where. */
+export function errorLine(r: ReplayRunsResult): string | undefined {
+  const e = r.error;
+  if (!e) return undefined;
+  const where = e.stop.message.includes(e.file) ? '' : `${e.file}: `;
+  const at = e.stop.offset > 0 && !/\bbyte \d+/.test(e.stop.message) ? ` (at byte ${e.stop.offset})` : '';
+  return `${where}${e.stop.message}${at}`;
+}
+
+/**
+ * `DIVERGENCE at record #58: …`, then the connection's last records as the log has them (the one that did not
+ * match marked), then what replay did there.
+ */
+export function divergenceReport(d: Divergence, context: LogRecord[]): string[] {
+  const who = d.id === ROOT_ID ? 'the proxy' : `connection ${d.id}`;
+  const lines = [`DIVERGENCE at record #${d.at}: ${d.message}`];
+  if (context.length > 0) {
+    lines.push(`  the log, last ${plural(context.length, 'record')} of ${who}:`);
+    const width = Math.max(...context.map((r) => String(r.s).length));
+    let lastEvent: string | undefined;
+    for (const r of context) {
+      const mark = d.expected && r.k === 'x' && r.s === d.expected.s ? '   <- does not match' : '';
+      lines.push(`    #${String(r.s).padEnd(width)}  ${formatTimeOfDay(r.t)}  ${describeRecord(r, lastEvent)}${mark}`);
+      if (r.k === 'e') lastEvent = r.e.type;
+    }
+  }
+  const actual = d.actual ? `${describeTransition(d.actual)}, caused by event #${d.actual.cause}` : 'no transition there';
+  lines.push(`  replay made:  ${actual}`);
+  lines.push(`  the log has:  ${d.expected ? `${describeTransition(d.expected)} (record #${d.expected.s})` : 'no such transition'}`);
+  return lines;
+}

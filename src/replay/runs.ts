@@ -1,0 +1,176 @@
+/**
+ * Replaying a list of files that may span several runs of the proxy. A proxy that starts rotates the previous
+ * log away, so `events.mxlog.1` can be the end of the run before a restart (a power loss, an upgrade): its
+ * sequence numbers start again at 1 and its connection ids are used again. Files are grouped into runs by
+ * their header (host, pid, start time) and each run is replayed on its own, with fresh machines.
+ */
+import { stat } from 'node:fs/promises';
+import { iterateEventLogFile } from '../eventlog/index.js';
+import { isHeader, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
+import type { Divergence, Replayer } from './engine.js';
+import { replayFiles, type FileProblem, type ReplayFilesResult } from './run.js';
+
+export interface LogRun {
+  /** 1, 2, … in the order replayed. */
+  index: number;
+  header: HeaderRecord | undefined;
+  files: string[];
+}
+
+export interface RunPlan {
+  runs: LogRun[];
+  /** A file that could not be opened (missing, a directory, no permission): nothing from it on is replayed. */
+  unreadable: FileProblem | undefined;
+}
+
+const IO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+/** "cannot read <file>: no such file (ENOENT)". */
+export function ioProblem(file: string, err: unknown): FileProblem {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const what = code && IO_WORDS[code] ? `${IO_WORDS[code]} (${code})` : (code ?? (err as Error)?.message ?? String(err));
+  return { file, stop: { offset: 0, reason: 'not-a-log', message: `cannot read ${file}: ${what}` } };
+}
+
+/** The header record of a log file (undefined if it has none that can be read); rejects on I/O errors. */
+export async function readLogHeader(file: string): Promise<unknown> {
+  let header: unknown;
+  const it = iterateEventLogFile(file, { chunkBytes: 64 * 1024, onHeader: (h) => (header = h) });
+  try {
+    const step = await it.next();
+    if (step.done) header ??= step.value.header;
+  } finally {
+    await it.return(undefined as never);
+  }
+  return header;
+}
+
+const runKey = (h: unknown): string | undefined => (isHeader(h) ? JSON.stringify([h.host, h.pid, h.started]) : undefined);
+
+/**
+ * Groups `files` (in replay order) into runs by their headers. A file without a usable header stays with the
+ * run before it: replaying it reports what is wrong with it.
+ */
+export async function planRuns(files: string[]): Promise<RunPlan> {
+  const runs: LogRun[] = [];
+  let key: string | undefined;
+  for (const file of files) {
+    let header: unknown;
+    try {
+      header = await readLogHeader(file);
+    } catch (err) {
+      return { runs, unreadable: ioProblem(file, err) };
+    }
+    const k = runKey(header);
+    const current = runs.at(-1);
+    if (current && (k === undefined || k === key || key === undefined)) {
+      current.files.push(file);
+      if (key === undefined && k !== undefined) {
+        key = k;
+        current.header = header as HeaderRecord;
+      }
+      continue;
+    }
+    key = k;
+    runs.push({ index: runs.length + 1, header: isHeader(header) ? header : undefined, files: [file] });
+  }
+  return { runs, unreadable: undefined };
+}
+
+export interface RunResult extends ReplayFilesResult {
+  run: LogRun;
+}
+
+export interface ReplayRunsOptions {
+  /** Before the first record of a run. */
+  onRunStart?: (run: LogRun) => void;
+  onRecord?: (r: LogRecord, replayer: Replayer, run: LogRun) => void;
+  /** After a run's last record (its summary is final). */
+  onRunEnd?: (result: RunResult) => void;
+  /** Bytes read so far over all runs, and the total. */
+  onProgress?: (read: number, total: number) => void;
+}
+
+export interface ReplayRunsResult {
+  files: string[];
+  runs: RunResult[];
+  events: number;
+  transitions: number;
+  chunks: number;
+  connections: number;
+  preexisting: number;
+  unchecked: number;
+  divergence: { run: LogRun; divergence: Divergence } | undefined;
+  /** Replay stopped here: a file that is not a log, damaged or unreadable. */
+  error: FileProblem | undefined;
+  /** Files that ended inside a record (power loss), one per run at most. */
+  truncated: FileProblem[];
+  gaps: { run: LogRun; after: number; next: number }[];
+}
+
+/** Replays the runs one after the other; stops at a divergence or an error. */
+export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): Promise<ReplayRunsResult> {
+  const all = plan.runs.flatMap((r) => r.files);
+  const sizes = new Map<string, number>();
+  for (const f of all) sizes.set(f, await stat(f).then((s) => s.size, () => 0));
+  const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+  const out: ReplayRunsResult = {
+    files: all,
+    runs: [],
+    events: 0,
+    transitions: 0,
+    chunks: 0,
+    connections: 0,
+    preexisting: 0,
+    unchecked: 0,
+    divergence: undefined,
+    error: undefined,
+    truncated: [],
+    gaps: [],
+  };
+  let before = 0;
+  for (const run of plan.runs) {
+    opts.onRunStart?.(run);
+    let result: ReplayFilesResult;
+    try {
+      result = await replayFiles(run.files, {
+        onRecord: (r, replayer) => opts.onRecord?.(r, replayer, run),
+        onProgress: (read) => opts.onProgress?.(before + read, total),
+      });
+    } catch (err) {
+      // An I/O error while reading (the file vanished or became unreadable midway).
+      out.error = ioProblem(run.files.join(', '), err);
+      break;
+    }
+    before += run.files.reduce((a, f) => a + (sizes.get(f) ?? 0), 0);
+    const s = result.summary;
+    out.events += s.events;
+    out.transitions += s.transitions;
+    out.chunks += s.chunks;
+    out.connections += s.connections;
+    out.preexisting += s.preexisting;
+    out.unchecked += s.unchecked;
+    if (result.truncated) out.truncated.push(result.truncated);
+    out.gaps.push(...result.gaps.map((g) => ({ run, ...g })));
+    const runResult: RunResult = { ...result, run };
+    out.runs.push(runResult);
+    opts.onRunEnd?.(runResult);
+    if (s.divergence) {
+      out.divergence = { run, divergence: s.divergence };
+      break;
+    }
+    if (result.error) {
+      out.error = result.error;
+      break;
+    }
+  }
+  if (!out.error && !out.divergence && plan.unreadable) out.error = plan.unreadable;
+  opts.onProgress?.(total, total);
+  return out;
+}
