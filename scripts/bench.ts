@@ -2,7 +2,8 @@
  * `npm run bench`: mxproxy against the baseline "client straight to the same echo/sink server over mutual TLS",
  * measured in one run and printed side by side with the ratio to the baseline.
  *
- *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--no-event-log] [--json]
+ *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--rounds 1]
+ *                              [--no-event-log] [--json]
  *
  * Peers (child processes, started and stopped here):
  *   direct TLS  benchBackends.js --tls: echo and sink servers that terminate mutual TLS themselves
@@ -408,6 +409,12 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
 }
 
+/** Minor page faults of one process so far (field 10 of /proc/<pid>/stat): memory the kernel had to map in. */
+function minorFaults(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
 /** Resident set size of one process, KiB. */
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -540,9 +547,12 @@ async function runCase(name: CaseName, peer: Peer, o: Options): Promise<Values> 
   switch (name) {
     case 'bulk': {
       const c0 = cpuMs(pid);
+      const f0 = minorFaults(pid);
       const r = await bulkStream(peer.sink, o.tls, o.durationMs);
       const cpu = cpuMs(pid) - c0;
-      return { MBps: r.bytes / 1e6 / r.sec, cpuMsPerGB: cpu / (r.bytes / 1e9), bytes: r.bytes, sec: r.sec, cpuMs: cpu };
+      const faults = minorFaults(pid) - f0;
+      // faultsPerGB (JSON only): near 0 when freed buffers are reused; ~250 000 when each 4 KiB is mapped anew
+      return { MBps: r.bytes / 1e6 / r.sec, cpuMsPerGB: cpu / (r.bytes / 1e9), faultsPerGB: faults / (r.bytes / 1e9), bytes: r.bytes, sec: r.sec, cpuMs: cpu };
     }
     case 'conn': {
       const marks: number[] = [];
@@ -842,9 +852,11 @@ async function main(): Promise<number> {
   const errors: { case: CaseName; peer: string; error: string }[] = [];
   const rounds = new Map<string, Values[]>();
   for (const name of RUN_ORDER.filter((c) => opts.cases.includes(c))) {
-    // Each round starts with another peer, so no peer always runs first (warmer or colder machine).
+    // Rounds alternate the order (direct, mxproxy, mxproxy + event log), then the reverse, so no peer always
+    // runs first (warmer or colder machine) and the two mxproxy peers always run back to back: the log's cost
+    // is taken per round from that adjacent pair, which a slow minute of the shared machine affects alike.
     for (let round = 0; round < opts.rounds; round++) {
-      for (const p of [...peers.slice(round % peers.length), ...peers.slice(0, round % peers.length)]) {
+      for (const p of round % 2 === 0 ? peers : [...peers].reverse()) {
         if (p.broken !== null) {
           if (round === 0) errors.push({ case: name, peer: p.label, error: p.broken });
           continue;
@@ -864,6 +876,16 @@ async function main(): Promise<number> {
     }
   }
   for (const [k, vs] of rounds) results.set(k, medianValues(vs));
+  /** The event log's cost per metric: the median of the rounds' own with/without ratios, and all of them. */
+  const logCost = (m: Metric): { median: number; each: number[] } | undefined => {
+    const xs = rounds.get(`${m.case}/mxproxy`) ?? [];
+    const ls = rounds.get(`${m.case}/mxlog`) ?? [];
+    const each = xs.flatMap((x, i) => {
+      const r = ratioOf(m, x[m.id], ls[i]?.[m.id]);
+      return r === undefined || xs.length !== ls.length ? [] : [r];
+    });
+    return each.length === 0 ? undefined : { median: medianValues(each.map((r) => ({ r })))['r']!, each };
+  };
 
   // ---------------------------------------------------------------------------------------------- report
   const withLog = peers.some((p) => p.key === 'mxlog');
@@ -893,7 +915,7 @@ async function main(): Promise<number> {
         direct: d?.[m.id] ?? null,
         mxproxy: x?.[m.id] ?? null,
         ratio: ratioOf(m, d?.[m.id], x?.[m.id]) ?? null,
-        ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: ratioOf(m, x?.[m.id], l?.[m.id]) ?? null } : {}),
+        ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: logCost(m)?.median ?? null, eventLogRatios: logCost(m)?.each ?? [] } : {}),
       });
     }
     for (const c of CASES) {
@@ -914,12 +936,19 @@ async function main(): Promise<number> {
       const l = results.get(`${m.case}/mxlog`)?.[m.id];
       const cell = (v: number | undefined) => (v === undefined ? 'error' : fmt(v));
       const row = `| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${times(ratioOf(m, d, x))} |`;
-      out.push(withLog ? `${row} ${cell(l)} | ${times(ratioOf(m, x, l))} |` : row);
+      out.push(withLog ? `${row} ${cell(l)} | ${times(logCost(m)?.median)} |` : row);
     }
+    const spread = withLog && opts.rounds > 1 ? ms.map((m) => ({ m, c: logCost(m) })).filter((e) => e.c) : [];
     out.push(
       '',
       'ratio: >1 means mxproxy is better (throughput and rate: mxproxy/direct; latency, RSS, CPU: direct/mxproxy).',
-      ...(withLog ? ['log cost: mxproxy with the event log (lifecycle level) against without, same convention: 1.00× = free.'] : []),
+      ...(withLog
+        ? [
+            'log cost: mxproxy with the event log (lifecycle level) against without, same convention: 1.00× = free;' +
+              (opts.rounds > 1 ? ' the median of each round\'s ratio (the two ran back to back), every round:' : ''),
+            ...spread.map(({ m, c }) => `  ${m.label}: ${c!.each.map((r) => `${r.toFixed(2)}×`).join(' ')}`),
+          ]
+        : []),
       '"its CPU": utime+stime of the server process under test (the proxy alone, not its backends; the TLS echo/sink server).',
       `TLS: ${tlsLine}. ${pinLine}. ${opts.durationMs / 1000} s per case and peer` +
         (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians).` : '.'),
