@@ -16,6 +16,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
+import { raiseMallocTrimThreshold } from '../net/mallocTrim.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
@@ -57,6 +58,7 @@ export interface ProxyHandle {
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const config = opts.config;
+  void raiseMallocTrimThreshold(); // in the background; see the module for why a proxy needs it
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   let material = opts.tls;
