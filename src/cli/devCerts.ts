@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TlsFiles } from '../config/types.js';
-import { createCa, issueCertificate, writeIssued } from '../certs/index.js';
 import type { Logger } from '../log.js';
 
 /** Certificates are generated only into a folder of this name, and only when all three files are missing. */
@@ -32,6 +31,8 @@ export async function ensureDevCertificates(tls: TlsFiles, logger: Logger): Prom
   if (present.length > 0) return false; // a partial set is the user's to fix: the config check names what is missing
   const dir = path.dirname(tls.certFile);
   const host = os.hostname();
+  // Loaded only here: the X.509 library adds ~20 MB to a process that merely starts on existing certificates.
+  const { createCa, issueCertificate, writeIssued } = await import('../certs/index.js');
   const ca = await createCa({ commonName: `mxproxy development CA (${host}, ${new Date().toISOString().slice(0, 10)})` });
   const server = await issueCertificate(ca, {
     kind: 'server',
