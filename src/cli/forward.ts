@@ -9,7 +9,7 @@ import {
   type ClientConfig,
   type ConfigEntry,
 } from '../config/index.js';
-import { startForwarder } from '../forward/forwarder.js';
+import { startForwarder, type Forwarder } from '../forward/forwarder.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 
@@ -92,7 +92,18 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
   }
   if (o.dbg === 'work') process.stdout.write(`# effective configuration\n${describeClientConfig(config)}\n`);
 
-  let forwarder;
+  // Signals are taken before the forwarder starts, as in `start`: one that arrives while it is starting stops
+  // it once started.
+  let forwarder: Forwarder | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping`);
+    if (forwarder) void stopAndExit(forwarder);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   try {
     const tls = config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined;
     forwarder = await startForwarder({ config, tls, logger });
@@ -101,12 +112,13 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
     process.stderr.write(`mxproxy forward: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
-  const stop = (signal: string) => {
-    logger.info(`${signal}: stopping`);
-    void forwarder.stop().then(() => setTimeout(() => process.exit(0), 50));
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  if (stopping) void stopAndExit(forwarder);
+}
+
+async function stopAndExit(forwarder: Forwarder): Promise<void> {
+  await forwarder.stop();
+  // let winston pass its last lines on
+  setTimeout(() => process.exit(0), 50);
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];

@@ -1,7 +1,7 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
 import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
 import { createLogger, type LogFormat } from '../log.js';
-import { startProxy } from '../proxy/runtime.js';
+import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
 
 export interface StartOptions {
@@ -29,7 +29,18 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   }
   if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
 
-  let proxy;
+  // Signals are taken before the proxy starts: one that arrives while it is starting (its "listening" line is
+  // already out) stops it once started, instead of killing the process without a graceful stop.
+  let proxy: ProxyHandle | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping`);
+    void proxy?.stop();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
   try {
     proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });
   } catch (err) {
@@ -37,12 +48,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     process.stderr.write(`mxproxy: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
-  const shutdown = (signal: string) => {
-    logger.info(`${signal}: stopping`);
-    void proxy.stop();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  if (stopping) void proxy.stop();
   await proxy.stopped;
   // let winston pass its last lines on
   await new Promise((r) => setTimeout(r, 50));
