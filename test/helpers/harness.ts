@@ -53,8 +53,40 @@ export async function startBackend(handler: (s: net.Socket) => void): Promise<Ba
 
 export const echoHandler = (s: net.Socket) => s.pipe(s);
 
-/** A port on which nothing listens (bound, then closed). */
+/**
+ * Ports to hand out, below the kernel's ephemeral range. Tests run in parallel: a port taken from the ephemeral
+ * range (listen on 0, close) can be given a moment later to another test's port-0 listener or outgoing
+ * connection, and then a "dead" port answers, or a process told to listen there gets EADDRINUSE (both seen in
+ * CI). Below the range only tests that ask here take ports, at random, so collisions are negligible.
+ */
+function lowPortRange(): { from: number; to: number } | undefined {
+  try {
+    const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return start >= 12_000 ? { from: start - 10_000, to: start } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const LOW_PORTS = lowPortRange();
+
+function bindable(port: number): Promise<boolean> {
+  const srv = net.createServer();
+  return new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A port on which nothing listens, and which no port-0 listener of a parallel test will get: for
+ * ECONNREFUSED, or to give to a process that listens on it later. */
 export async function deadPort(): Promise<number> {
+  if (LOW_PORTS) {
+    for (let i = 0; i < 100; i++) {
+      const port = LOW_PORTS.from + Math.floor(Math.random() * (LOW_PORTS.to - LOW_PORTS.from));
+      if (await bindable(port)) return port;
+    }
+  }
+  // no Linux range to stay below: bound, then closed
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as net.AddressInfo).port;
