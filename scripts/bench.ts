@@ -401,18 +401,20 @@ function readClockTicks(): number {
   return Number.isInteger(n) && n > 0 ? n : 100;
 }
 
-/** CPU time (utime + stime) of one process, ms. */
-function cpuMs(pid: number): number {
+/** Field `n` (1-based, as in proc(5)) of /proc/<pid>/stat, from field 3 on (the name in field 2 may hold spaces). */
+function procStat(pid: number, n: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3]);
 }
 
-/** Minor page faults of one process so far (field 10 of /proc/<pid>/stat): memory the kernel had to map in. */
+/** CPU time (utime + stime, fields 14 and 15) of one process, ms. */
+function cpuMs(pid: number): number {
+  return ((procStat(pid, 14) + procStat(pid, 15)) * 1000) / clockTicks;
+}
+
+/** Minor page faults of one process so far (field 10): memory the kernel had to map in. */
 function minorFaults(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  return procStat(pid, 10);
 }
 
 /** Resident set size of one process, KiB. */
@@ -627,14 +629,16 @@ function metrics(o: { conns: number; idle: number }): Metric[] {
   ];
 }
 
+function median(values: number[]): number {
+  const xs = [...values].sort((a, b) => a - b);
+  const mid = xs.length >> 1;
+  return xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+}
+
 /** Per key, the median over rounds (each metric on its own). */
 function medianValues(vs: Values[]): Values {
   const out: Values = {};
-  for (const k of Object.keys(vs[0] ?? {})) {
-    const xs = vs.map((v) => v[k]).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
-    const mid = xs.length >> 1;
-    out[k] = xs.length % 2 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
-  }
+  for (const k of Object.keys(vs[0] ?? {})) out[k] = median(vs.map((v) => v[k]).filter((x): x is number => x !== undefined));
   return out;
 }
 
@@ -876,15 +880,14 @@ async function main(): Promise<number> {
     }
   }
   for (const [k, vs] of rounds) results.set(k, medianValues(vs));
-  /** The event log's cost per metric: the median of the rounds' own with/without ratios, and all of them. */
+  /** The event log's cost per metric: the median of the rounds' own with/without ratios, and all of them. Only
+   * when both peers completed every round (a failed round would pair values of different rounds). */
   const logCost = (m: Metric): { median: number; each: number[] } | undefined => {
     const xs = rounds.get(`${m.case}/mxproxy`) ?? [];
     const ls = rounds.get(`${m.case}/mxlog`) ?? [];
-    const each = xs.flatMap((x, i) => {
-      const r = ratioOf(m, x[m.id], ls[i]?.[m.id]);
-      return r === undefined || xs.length !== ls.length ? [] : [r];
-    });
-    return each.length === 0 ? undefined : { median: medianValues(each.map((r) => ({ r })))['r']!, each };
+    if (xs.length !== ls.length) return undefined;
+    const each = xs.flatMap((x, i) => ratioOf(m, x[m.id], ls[i]![m.id]) ?? []);
+    return each.length === 0 ? undefined : { median: median(each), each };
   };
 
   // ---------------------------------------------------------------------------------------------- report
@@ -905,6 +908,7 @@ async function main(): Promise<number> {
       const d = results.get(`${m.case}/direct`);
       const x = results.get(`${m.case}/mxproxy`);
       const l = results.get(`${m.case}/mxlog`);
+      const cost = withLog ? logCost(m) : undefined;
       line({
         kind: 'metric',
         case: m.case,
@@ -915,7 +919,7 @@ async function main(): Promise<number> {
         direct: d?.[m.id] ?? null,
         mxproxy: x?.[m.id] ?? null,
         ratio: ratioOf(m, d?.[m.id], x?.[m.id]) ?? null,
-        ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: logCost(m)?.median ?? null, eventLogRatios: logCost(m)?.each ?? [] } : {}),
+        ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: cost?.median ?? null, eventLogRatios: cost?.each ?? [] } : {}),
       });
     }
     for (const c of CASES) {

@@ -12,6 +12,7 @@ import {
 import { startForwarder, type Forwarder } from '../forward/forwarder.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
+import { stopOnSignal } from './stopSignals.js';
 
 interface ForwardOptions {
   config?: string;
@@ -92,18 +93,8 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
   }
   if (o.dbg === 'work') process.stdout.write(`# effective configuration\n${describeClientConfig(config)}\n`);
 
-  // Signals are taken before the forwarder starts, as in `start`: one that arrives while it is starting stops
-  // it once started.
-  let forwarder: Forwarder | undefined;
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal}: stopping`);
-    if (forwarder) void stopAndExit(forwarder);
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  const started = stopOnSignal<Forwarder>(logger, (forwarder) => void stopAndExit(forwarder));
+  let forwarder: Forwarder;
   try {
     const tls = config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined;
     forwarder = await startForwarder({ config, tls, logger });
@@ -112,7 +103,7 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
     process.stderr.write(`mxproxy forward: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
-  if (stopping) void stopAndExit(forwarder);
+  started(forwarder);
 }
 
 async function stopAndExit(forwarder: Forwarder): Promise<void> {

@@ -3,6 +3,7 @@ import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js
 import { createLogger, type LogFormat } from '../log.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
+import { stopOnSignal } from './stopSignals.js';
 
 export interface StartOptions {
   config: string;
@@ -29,18 +30,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   }
   if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
 
-  // Signals are taken before the proxy starts: one that arrives while it is starting (its "listening" line is
-  // already out) stops it once started, instead of killing the process without a graceful stop.
-  let proxy: ProxyHandle | undefined;
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal}: stopping`);
-    void proxy?.stop();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  const started = stopOnSignal<ProxyHandle>(logger, (proxy) => void proxy.stop());
+  let proxy: ProxyHandle;
   try {
     proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });
   } catch (err) {
@@ -48,7 +39,7 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     process.stderr.write(`mxproxy: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
-  if (stopping) void proxy.stop();
+  started(proxy);
   await proxy.stopped;
   // let winston pass its last lines on
   await new Promise((r) => setTimeout(r, 50));

@@ -20,7 +20,7 @@ import { raiseMallocTrimThreshold } from '../net/mallocTrim.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
-import type { EventRecorder } from '../eventlog/recorder.js';
+import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 
@@ -70,8 +70,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // The event log opens before the first event can exist; a write failure later only costs the log.
   const logConfig = config.eventLog;
   const recorder = logConfig
-    ? // loaded only with a log configured: the encoder (msgpackr) is memory a proxy without one does not need
-      await (await import('../eventlog/recorder.js')).EventRecorder.open({
+    ? await EventRecorder.open({
         ...logConfig,
         clock,
         onError: (err) => logger.error(`event log ${logConfig.path}: ${err.message}; recording stopped, the proxy goes on`),
