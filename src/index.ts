@@ -2,7 +2,7 @@
 export { startProxy, type ProxyHandle, type ProxyOptions, type ProxyStats } from './proxy/runtime.js';
 export { connect, ProxyConnectError, ProxyDeclinedError, type ConnectOptions } from './client/connect.js';
 export { loadProxyConfig, readProxyConfig, describeConfig, ConfigError, type ProxyConfig } from './config/index.js';
-export { ReplyCode, ALL_REPLY_CODES } from './protocol/codes.js';
+export { ReplyCode, ALL_REPLY_CODES } from './shared/codes.js';
 export { createLogger, type Logger } from './log.js';
 export { startForwarder, type Forwarder, type ForwarderOptions } from './forward/forwarder.js';
 export { loadClientConfig, readClientConfig, type ClientConfig } from './config/index.js';

@@ -2,7 +2,7 @@
  * Authorization: which client identity may reach which target. Pure and precompiled once per configuration.
  */
 import type { ProxyConfig } from '../config/types.js';
-import { ReplyCode } from '../protocol/codes.js';
+import { ReplyCode } from '../shared/codes.js';
 import { formatHostPort } from '../config/proxySection.js';
 
 /**

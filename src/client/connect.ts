@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ReplyCode } from '../protocol/codes.js';
+import { ReplyCode } from '../shared/codes.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../protocol/frame.js';
 
 export interface ConnectOptions {

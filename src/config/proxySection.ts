@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ConfigEntry } from './parse.js';
-import { EVENT_LOG_LEVELS, type EventLogLevel } from '../eventlog/records.js';
+import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import {
   DEFAULTS,
   type AllowRule,

@@ -1,4 +1,5 @@
 /** The effective configuration, after parsing, validation and defaults. */
+import type { EventLogLevel } from '../shared/eventLogLevel.js';
 
 export interface HostPort {
   host: string;
@@ -54,7 +55,7 @@ export interface ProxyConfig {
 export interface EventLogConfig {
   /** Absolute path. */
   path: string;
-  level: 'lifecycle' | 'traffic' | 'payload';
+  level: EventLogLevel;
   maxBytes: number;
   files: number;
 }

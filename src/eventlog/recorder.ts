@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import type { ProxyEvent } from '../../machines/proxy.js';
 import type { Clock } from '../clock.js';
 import { EventLogWriter, type EventLogWriterStats } from './writer.js';
-import { LOG_FORMAT, LOG_VERSION, type EventLogLevel, type HeaderRecord, type LogRecord } from './records.js';
+import type { EventLogLevel } from '../shared/eventLogLevel.js';
+import { LOG_FORMAT, LOG_VERSION, type HeaderRecord, type LogRecord } from './records.js';
 import { TransitionTracker } from './transitions.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };

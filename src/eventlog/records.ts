@@ -8,14 +8,13 @@
  *   c  a chunk forwarded (`traffic` level: its size; `payload` level: its bytes): shown, never fed back
  */
 import type { ProxyEvent } from '../../machines/proxy.js';
+import type { EventLogLevel } from '../shared/eventLogLevel.js';
 
 export const LOG_FORMAT = 'mxproxy-eventlog';
 export const LOG_VERSION = 1;
 /** The actor id transitions of the root supervisor are recorded under. */
 export const ROOT_ID = '#proxy'; // never a connection id (those are base-36 numbers)
 
-export type EventLogLevel = 'lifecycle' | 'traffic' | 'payload';
-export const EVENT_LOG_LEVELS: readonly EventLogLevel[] = ['lifecycle', 'traffic', 'payload'];
 
 export interface HeaderRecord {
   kind: 'header';

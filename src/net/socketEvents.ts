@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import { Observable } from 'rxjs';
-import type { ConnectionEvent, Side } from '../../machines/connection.js';
+import type { ConnectionEvent, Side } from '../shared/events.js';
 
 const TYPES = {
   client: { end: 'CLIENT_END', error: 'CLIENT_ERROR', close: 'CLIENT_CLOSED' },

@@ -3,7 +3,7 @@
  * client, one reply frame from the proxy; after an ok reply the connection carries raw bytes.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ReplyCode } from './codes.js';
+import { ReplyCode } from '../shared/codes.js';
 
 export const PROTOCOL_VERSION = 1;
 export const ALPN_PROTOCOL = 'mxproxy/1';

@@ -12,7 +12,7 @@ import type { ProxyConfig } from '../config/types.js';
 import { connMeta, type Logger } from '../log.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
-import { ReplyCode } from '../protocol/codes.js';
+import { ReplyCode } from '../shared/codes.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
 

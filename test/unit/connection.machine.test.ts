@@ -18,7 +18,7 @@ import {
   type ConnectionInput,
   type ConnectionOutput,
 } from '../../machines/connection.js';
-import { ReplyCode } from '../../src/protocol/codes.js';
+import { ReplyCode } from '../../src/shared/codes.js';
 import { CONNECTION_EFFECTS } from '../helpers/machineEffects.js';
 
 // ---------------------------------------------------------------------------------------------------------------

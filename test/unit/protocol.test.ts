@@ -12,7 +12,7 @@ import {
   parseReply,
   parseRequest,
 } from '../../src/protocol/frame.js';
-import { ALL_REPLY_CODES, isReplyCode } from '../../src/protocol/codes.js';
+import { ALL_REPLY_CODES, isReplyCode } from '../../src/shared/codes.js';
 
 describe('FrameReader', () => {
   it('assembles a frame split at every byte boundary and returns the bytes after it', () => {

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { createActor } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionOutput } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
-import { ReplyCode } from '../../src/protocol/codes.js';
+import { ReplyCode } from '../../src/shared/codes.js';
 import { CONNECTION_EFFECTS } from '../helpers/machineEffects.js';
 
 interface Effect {
