@@ -8,13 +8,12 @@
  * log records exactly these), and every side effect is a named action that src/ provides; the defaults below do
  * nothing, which is what replay and machine tests run with.
  */
-import { and, assign, setup } from 'xstate';
+import { and, assertEvent, assign, setup } from 'xstate';
 import { ReplyCode } from '../src/shared/codes.js';
 import type {
   CloseMode,
   ConnectionContext,
   ConnectionEvent,
-  ConnectionEventType,
   ConnectionInput,
   ConnectionOutput,
   TimerName,
@@ -32,8 +31,6 @@ export type {
   TimerName,
   WithId,
 } from '../src/shared/events.js';
-
-type EventOf<T extends ConnectionEventType> = Extract<ConnectionEvent, { type: T }>;
 
 export const connectionMachine = setup({
   types: {
@@ -66,29 +63,33 @@ export const connectionMachine = setup({
       reason: `declined:${params.code}`,
     })),
     declineFromEvent: assign(({ event }) => {
-      const e = event as EventOf<'DECLINED' | 'REQUEST_INVALID'>;
-      return { code: e.code, message: e.message, reason: `declined:${e.code}` };
+      assertEvent(event, ['DECLINED', 'REQUEST_INVALID']);
+      return { code: event.code, message: event.message, reason: `declined:${event.code}` };
     }),
     /** The first reason wins: a pair ends for one cause, what follows is its consequence. */
     clientClosed: assign(({ context, event }) => {
-      const e = event as EventOf<'CLIENT_CLOSED'>;
-      return { clientOpen: false, client: { read: e.read, written: e.written }, reason: context.reason ?? 'client-closed' };
+      assertEvent(event, 'CLIENT_CLOSED');
+      return { clientOpen: false, client: { read: event.read, written: event.written }, reason: context.reason ?? 'client-closed' };
     }),
     serverClosed: assign(({ context, event }) => {
-      const e = event as EventOf<'SERVER_CLOSED'>;
-      return { serverOpen: false, server: { read: e.read, written: e.written }, reason: context.reason ?? 'server-closed' };
+      assertEvent(event, 'SERVER_CLOSED');
+      return { serverOpen: false, server: { read: event.read, written: event.written }, reason: context.reason ?? 'server-closed' };
     }),
-    clientFailed: assign(({ context, event }) => ({
-      reason: context.reason ?? `client-error:${(event as EventOf<'CLIENT_ERROR'>).code}`,
-    })),
-    serverFailed: assign(({ context, event }) => ({
-      reason: context.reason ?? `server-error:${(event as EventOf<'SERVER_ERROR'>).code}`,
-    })),
+    clientFailed: assign(({ context, event }) => {
+      assertEvent(event, 'CLIENT_ERROR');
+      return { reason: context.reason ?? `client-error:${event.code}` };
+    }),
+    serverFailed: assign(({ context, event }) => {
+      assertEvent(event, 'SERVER_ERROR');
+      return { reason: context.reason ?? `server-error:${event.code}` };
+    }),
   },
   guards: {
     hasNextAddress: ({ context }) => context.attempt + 1 < context.addresses.length,
-    isCurrentAttempt: ({ context, event }) =>
-      (event as EventOf<'BACKEND_CONNECTED' | 'BACKEND_FAILED' | 'CONNECT_TIMEOUT'>).attempt === context.attempt,
+    isCurrentAttempt: ({ context, event }) => {
+      assertEvent(event, ['BACKEND_CONNECTED', 'BACKEND_FAILED', 'CONNECT_TIMEOUT']);
+      return event.attempt === context.attempt;
+    },
     bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
   },
 }).createMachine({

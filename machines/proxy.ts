@@ -2,14 +2,15 @@
  * The root supervisor. One child connection actor per accepted socket; every event that names a connection id
  * is routed to that child; finished children are forgotten.
  *
- *   running ──SHUTDOWN──► stopping ──(no children left)──► stopped
+ *   running ──SHUTDOWN──► stopping ──(every accepted pair finished)──► stopped
  *
- * Pure like the connection machine: `src/` feeds it events (from RxJS streams) and provides the named actions
- * and the connection logic (the connection machine with its live effects, or bare for tests and replay).
+ * Pure like the connection machine, and its context is plain data (two counters): the children live in a
+ * ConnectionRegistry that whoever runs the root holds (the runtime, replay, tests) and hands to the root's
+ * actions with `superviseWith(registry)` (./registry.ts). The bare machine spawns nothing: diagrams read it.
  */
-import { assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
-import { connectionMachine, type ConnectionEvent, type ConnectionInput, type ConnectionOutput } from './connection.js';
-import { ConnectionRegistry, type ChildStepObserver } from './registry.js';
+import { assertEvent, assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { connectionMachine, type ConnectionEvent, type ConnectionInput } from './connection.js';
+import type { ConnectionOutput } from '../src/shared/events.js';
 
 export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
 /** What XState sends the parent when a child reaches its final state, or fails. */
@@ -17,98 +18,111 @@ export type ChildDoneEvent = DoneActorEvent<ConnectionOutput, string>;
 export type ChildErrorEvent = ErrorActorEvent<unknown, string>;
 export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } | ChildDoneEvent | ChildErrorEvent;
 
-export interface ProxyInput {
-  /** The connection machine each child runs; src/ passes it with its live effects provided. */
-  connection?: typeof connectionMachine;
-  /** Sees each child's snapshot after every event it took (event log, replay). */
-  observeChild?: ChildStepObserver;
-}
-
 export interface ProxyContext {
-  registry: ConnectionRegistry;
+  /** Pairs spawned. */
   accepted: number;
+  /** Pairs that reached their final state (or failed) and were forgotten. */
   finished: number;
 }
 
+/** What the root tells the registry when a child ended: its output, or the error its machine threw. */
+export type ChildEnd = { id: string; output: ConnectionOutput | undefined; error: unknown };
+
 export type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
-const proxySetup = setup({
+const isChildEnd = (event: ProxyEvent): event is ChildDoneEvent | ChildErrorEvent =>
+  event.type.startsWith('xstate.done.actor.') || event.type.startsWith('xstate.error.actor.');
+
+export const proxyMachine = setup({
   types: {
     context: {} as ProxyContext,
     events: {} as ProxyEvent,
-    input: {} as ProxyInput,
   },
   actions: {
-    /** Told about every finished pair (logging, counters); a no-op in the bare machine. */
-    connectionFinished: (_, _params: ConnectionOutput) => {},
-    spawnConnection: ({ context, event }) => {
-      const { id, peer, local } = event as AcceptedEvent;
-      context.registry.spawn({ id, peer, local });
-    },
-    /** Route by connection id. An event for a pair that has already finished (a late close, a timer that
-     * raced its cancellation) finds no child and is dropped: the pair's story ended with its final state. */
-    route: ({ context, event }) => {
-      context.registry.send(event as ConnectionEvent);
-    },
-    shutdownAll: ({ context }) => context.registry.broadcast({ type: 'SHUTDOWN', id: '' }),
-    shutdownOne: ({ context, event }) => {
-      const { id } = event as AcceptedEvent;
-      context.registry.send({ type: 'SHUTDOWN', id });
-    },
+    // Provided by the registry (superviseWith); no-ops in the bare machine.
+    /** Create and start the pair's actor, under the root, with the connection id as its systemId. */
+    spawnConnection: (_, _params: ConnectionInput) => {},
+    /** Route by connection id. An event for a pair that has already finished (a late close, a timer that raced
+     * its cancellation) finds no child and is dropped: the pair's story ended with its final state. */
+    routeToConnection: () => {},
+    /** SHUTDOWN to every child (`id` empty) or to one. */
+    shutdownConnections: (_, _params: { id: string }) => {},
+    /** Forget an ended child and report how it ended. */
+    forgetConnection: (_, _params: ChildEnd) => {},
     countAccepted: assign({ accepted: ({ context }) => context.accepted + 1 }),
+    countFinished: assign({ finished: ({ context }) => context.finished + 1 }),
   },
   guards: {
-    /** Every child has finished and its CONNECTION_DONE has been handled (not merely queued). */
-    allFinished: ({ context }) => context.registry.size === 0 && context.finished === context.accepted,
-    isNewConnection: ({ context, event }) => context.registry.get((event as AcceptedEvent).id) === undefined,
+    /** Provided by the registry: no child has this id yet. */
+    isNewConnection: () => true,
+    /** Every accepted child has ended and been forgotten (not merely queued its end). */
+    allFinished: ({ context }) => context.finished === context.accepted,
   },
-});
-
-const childEnded = proxySetup.enqueueActions(({ context, event, enqueue }) => {
-  const e = event as ChildDoneEvent | ChildErrorEvent;
-  const failed = e.type.startsWith('xstate.error.');
-  const output = context.registry.forget(
-    e.actorId,
-    failed ? undefined : (e as ChildDoneEvent).output,
-    failed ? ((e as ChildErrorEvent).error ?? 'unknown') : undefined,
-  );
-  if (!output) return;
-  enqueue({ type: 'connectionFinished', params: output });
-  enqueue.assign({ finished: context.finished + 1 });
-});
-
-export const proxyMachine = proxySetup.createMachine({
+}).createMachine({
   id: 'proxy',
-  context: ({ input, self }) => ({
-    registry: new ConnectionRegistry(input?.connection ?? connectionMachine, self, input?.observeChild),
-    accepted: 0,
-    finished: 0,
-  }),
+  context: { accepted: 0, finished: 0 },
   initial: 'running',
   on: {
-    '*': { actions: 'route' },
+    '*': { actions: 'routeToConnection' },
     // A child ended: forget it, then report it. A child whose machine threw ends alone, reported as
     // internal-error, and the supervisor goes on.
-    'xstate.done.actor.*': { actions: childEnded },
-    'xstate.error.actor.*': { actions: childEnded },
+    'xstate.done.actor.*': {
+      actions: [
+        {
+          type: 'forgetConnection',
+          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { id: '', output: undefined, error: undefined }),
+        },
+        'countFinished',
+      ],
+    },
+    'xstate.error.actor.*': {
+      actions: [
+        {
+          type: 'forgetConnection',
+          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { id: '', output: undefined, error: undefined }),
+        },
+        'countFinished',
+      ],
+    },
   },
   states: {
     running: {
       on: {
-        ACCEPTED: { guard: 'isNewConnection', actions: ['spawnConnection', 'countAccepted'] },
+        ACCEPTED: {
+          guard: 'isNewConnection',
+          actions: [{ type: 'spawnConnection', params: ({ event }) => inputOf(event) }, 'countAccepted'],
+        },
         SHUTDOWN: { target: 'stopping' },
       },
     },
     stopping: {
-      entry: 'shutdownAll',
+      entry: { type: 'shutdownConnections', params: { id: '' } },
       always: { guard: 'allFinished', target: 'stopped' },
       on: {
         // A socket accepted just before the listeners closed: give it its actor, then tell it to decline.
-        ACCEPTED: { guard: 'isNewConnection', actions: ['spawnConnection', 'countAccepted', 'shutdownOne'] },
+        ACCEPTED: {
+          guard: 'isNewConnection',
+          actions: [
+            { type: 'spawnConnection', params: ({ event }) => inputOf(event) },
+            'countAccepted',
+            { type: 'shutdownConnections', params: ({ event }) => ({ id: inputOf(event).id }) },
+          ],
+        },
       },
     },
     stopped: { type: 'final' },
   },
 });
+
+function inputOf(event: ProxyEvent): ConnectionInput {
+  assertEvent(event, 'ACCEPTED');
+  return { id: event.id, peer: event.peer, local: event.local };
+}
+
+function childEnd(event: ChildDoneEvent | ChildErrorEvent): ChildEnd {
+  return 'output' in event
+    ? { id: event.actorId, output: event.output, error: undefined }
+    : { id: event.actorId, output: undefined, error: event.error ?? 'unknown' };
+}
 
 export type ProxyMachine = typeof proxyMachine;

@@ -1,13 +1,15 @@
 /**
- * The root supervisor's children, by connection id.
+ * The root supervisor's children, by connection id, held by whoever runs the root (runtime, replay, tests).
  *
  * XState keeps spawned children in the immutable snapshot and copies that map on every spawn and stop, which
  * makes each accept O(open pairs): 2 ms per connection at 2,000 idle pairs, measured. A proxy holds thousands
- * of long-lived pairs, so the root keeps its children here instead: O(1) spawn, route and forget, and the
- * same actors, started and stopped by the root's actions only.
+ * of long-lived pairs, so the children live here instead: O(1) spawn, route and forget. They are still inside
+ * the root's actor system (parent = the root, systemId = the connection id), so `root.system.get(id)` and
+ * XState's inspection find every pair, while the root's own snapshot stays plain data.
  */
-import { createActor, type AnyActorRef } from 'xstate';
+import { assertEvent, createActor, type AnyActorRef } from 'xstate';
 import type { connectionMachine, ConnectionEvent, ConnectionInput, ConnectionOutput } from './connection.js';
+import { proxyMachine, type ChildEnd, type ProxyEvent } from './proxy.js';
 
 type ConnectionLogic = typeof connectionMachine;
 type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
@@ -19,17 +21,28 @@ type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
  */
 export type ChildStepObserver = (id: string, snapshot: { value: unknown; status: string }, on: string) => void;
 
+export interface RegistryOptions {
+  /** Sees each child's snapshot after every event it took. */
+  observe?: ChildStepObserver | undefined;
+  /** Told once per pair when it has ended and been forgotten (logging, counters). */
+  finished?: ((output: ConnectionOutput) => void) | undefined;
+}
+
 export class ConnectionRegistry {
   private readonly children = new Map<string, ConnectionActor>();
   /** Kept so a child that failed can still be reported with its peer. */
   private readonly inputs = new Map<string, ConnectionInput>();
+  private readonly observe: ChildStepObserver | undefined;
+  private readonly finished: ((output: ConnectionOutput) => void) | undefined;
 
   constructor(
+    /** The connection machine each child runs: with live effects provided, or bare (replay, tests). */
     private readonly logic: ConnectionLogic,
-    /** The supervisor: parent of every child, told when each ends. */
-    private readonly supervisor: AnyActorRef,
-    private readonly observe?: ChildStepObserver,
-  ) {}
+    opts: RegistryOptions = {},
+  ) {
+    this.observe = opts.observe;
+    this.finished = opts.finished;
+  }
 
   get size(): number {
     return this.children.size;
@@ -43,24 +56,31 @@ export class ConnectionRegistry {
     return this.children.get(id);
   }
 
-  spawn(input: ConnectionInput): void {
+  has(id: string): boolean {
+    return this.children.has(id);
+  }
+
+  spawn(input: ConnectionInput, supervisor: AnyActorRef): void {
     if (this.children.has(input.id)) return;
     // With the supervisor as parent the child joins its actor system (one system, not one per pair) and
     // reports its end as xstate.done.actor.<id> or, if its machine throws, xstate.error.actor.<id>.
-    const child = createActor(this.logic, { id: input.id, input, parent: this.supervisor });
+    const child = createActor(this.logic, { id: input.id, systemId: input.id, input, parent: supervisor });
     this.children.set(input.id, child);
     this.inputs.set(input.id, input);
     child.start();
     this.observe?.(input.id, child.getSnapshot(), 'xstate.init');
   }
 
-  /** The child ended (final state or error): forget it and say what to report. */
-  forget(id: string, output: ConnectionOutput | undefined, error?: unknown): ConnectionOutput | undefined {
+  /** The child ended (final state or error): forget it and report what it ended with. */
+  forget({ id, output, error }: ChildEnd): void {
     const input = this.inputs.get(id);
-    if (!this.children.delete(id) || !input) return undefined;
+    if (!this.children.delete(id) || !input) return;
     this.inputs.delete(id);
-    if (error !== undefined) return failedOutput(input, `internal-error:${(error as Error)?.message ?? String(error)}`);
-    return output ?? failedOutput(input, 'no-output');
+    const reported =
+      error !== undefined
+        ? failedOutput(input, `internal-error:${error instanceof Error ? error.message : String(error)}`)
+        : (output ?? failedOutput(input, 'no-output'));
+    this.finished?.(reported);
   }
 
   send(event: ConnectionEvent): boolean {
@@ -79,7 +99,35 @@ export class ConnectionRegistry {
       this.observe?.(id, child.getSnapshot(), event.type);
     }
   }
+}
 
+/**
+ * The root machine with its children kept in `registry`: the one way to run the supervisor, live, in replay
+ * and in tests.
+ */
+export function superviseWith(registry: ConnectionRegistry) {
+  return proxyMachine.provide({
+    actions: {
+      spawnConnection: ({ self }, input) => registry.spawn(input, self),
+      routeToConnection: ({ event }) => {
+        if (namesAPair(event)) registry.send(event);
+      },
+      shutdownConnections: (_, { id }) =>
+        id === '' ? registry.broadcast({ type: 'SHUTDOWN', id: '' }) : registry.send({ type: 'SHUTDOWN', id }),
+      forgetConnection: (_, end) => registry.forget(end),
+    },
+    guards: {
+      isNewConnection: ({ event }) => {
+        assertEvent(event, 'ACCEPTED');
+        return !registry.has(event.id);
+      },
+    },
+  });
+}
+
+/** Events that name a pair; the root's own (ACCEPTED, SHUTDOWN, child ends) are not routed. */
+function namesAPair(event: ProxyEvent): event is ConnectionEvent {
+  return 'id' in event && typeof event.id === 'string' && event.type !== 'ACCEPTED' && event.type !== 'SHUTDOWN';
 }
 
 function failedOutput(input: ConnectionInput, reason: string): ConnectionOutput {

@@ -25,16 +25,18 @@ const textFormat = winston.format.printf((info) => {
   return `${String(timestamp)} ${String(level).padEnd(5)} ${String(message)}${parts.length ? ' ' + parts.join(' ') : ''}`;
 });
 
+/** Where each logger created here writes, for closeLogger. */
+const outputs = new WeakMap<Logger, NodeJS.WritableStream>();
+
 export function createLogger(opts: LogOptions = {}): Logger {
   const format =
     opts.format === 'json'
       ? winston.format.combine(winston.format.timestamp(), winston.format.json())
       : winston.format.combine(winston.format.timestamp(), textFormat);
-  return winston.createLogger({
-    level: opts.level ?? 'info',
-    format,
-    transports: [new winston.transports.Stream({ stream: opts.stream ?? process.stdout })],
-  });
+  const stream = opts.stream ?? process.stdout;
+  const logger = winston.createLogger({ level: opts.level ?? 'info', format, transports: [new winston.transports.Stream({ stream })] });
+  outputs.set(logger, stream);
+  return logger;
 }
 
 /** A logger that drops everything (tests, embedding). */
@@ -52,4 +54,21 @@ export interface ConnFields {
 /** The fields every connection log line carries. */
 export function connMeta(c: ConnFields, extra?: Record<string, unknown>): Record<string, unknown> {
   return { conn: c.id, peer: c.peer, identity: c.identity ?? undefined, target: c.target ?? undefined, ...extra };
+}
+
+/**
+ * Ends the logger and resolves once its last line has left the process (every transport finished, then the
+ * output stream flushed: stdout to a pipe is asynchronous), so a process can exit right after without losing
+ * the lines about its own stop.
+ */
+export async function closeLogger(logger: Logger): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let pending = logger.transports.length;
+    if (pending === 0) return resolve();
+    for (const t of logger.transports) t.once('finish', () => --pending === 0 && resolve());
+    logger.end();
+  });
+  const stream = outputs.get(logger);
+  // An empty write completes after every write before it.
+  if (stream) await new Promise<void>((resolve) => stream.write('', () => resolve()));
 }

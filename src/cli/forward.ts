@@ -10,7 +10,8 @@ import {
   type ConfigEntry,
 } from '../config/index.js';
 import { startForwarder, type Forwarder } from '../forward/forwarder.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { closeLogger, createLogger, type LogFormat, type Logger } from '../log.js';
+import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { stopOnSignal } from './stopSignals.js';
 
@@ -93,7 +94,9 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
   }
   if (o.dbg === 'work') process.stdout.write(`# effective configuration\n${describeClientConfig(config)}\n`);
 
-  const started = stopOnSignal<Forwarder>(logger, (forwarder) => void stopAndExit(forwarder));
+  // Forwarded bytes churn Buffers; in the background, see the module for why.
+  void raiseMallocTrimThreshold();
+  const started = stopOnSignal<Forwarder>(logger, (forwarder) => void stopAndExit(forwarder, logger));
   let forwarder: Forwarder;
   try {
     const tls = config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined;
@@ -106,10 +109,10 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
   started(forwarder);
 }
 
-async function stopAndExit(forwarder: Forwarder): Promise<void> {
+async function stopAndExit(forwarder: Forwarder, logger: Logger): Promise<void> {
   await forwarder.stop();
-  // let winston pass its last lines on
-  setTimeout(() => process.exit(0), 50);
+  await closeLogger(logger);
+  process.exit(0);
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];

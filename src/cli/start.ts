@@ -1,6 +1,7 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
 import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
-import { createLogger, type LogFormat } from '../log.js';
+import { closeLogger, createLogger, type LogFormat } from '../log.js';
+import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
 import { stopOnSignal } from './stopSignals.js';
@@ -30,6 +31,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   }
   if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
 
+  // Forwarded bytes churn Buffers; in the background, see the module for why.
+  void raiseMallocTrimThreshold();
   const started = stopOnSignal<ProxyHandle>(logger, (proxy) => void proxy.stop());
   let proxy: ProxyHandle;
   try {
@@ -41,7 +44,6 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   }
   started(proxy);
   await proxy.stopped;
-  // let winston pass its last lines on
-  await new Promise((r) => setTimeout(r, 50));
+  await closeLogger(logger);
   process.exit(0);
 }

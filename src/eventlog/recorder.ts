@@ -1,6 +1,6 @@
 /**
- * The live side of the event log: every event as it enters the root actor, every state transition (from
- * XState's inspection), and at `traffic`/`payload` level every forwarded chunk. Appends are synchronous and
+ * The live side of the event log: every event as it enters the root actor, every state transition (the
+ * root's from its snapshots, each pair's from the registry's step observer: ./transitions.ts), and at `traffic`/`payload` level every forwarded chunk. Appends are synchronous and
  * cheap; the writer buffers and flushes at least every 100 ms.
  */
 import os from 'node:os';

@@ -9,7 +9,6 @@ import { formatHostPort } from '../config/index.js';
 import { connect, ProxyDeclinedError } from '../client/connect.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import type { Logger } from '../log.js';
-import { raiseMallocTrimThreshold } from '../net/mallocTrim.js';
 import { link } from './link.js';
 
 export interface ForwarderOptions {
@@ -78,7 +77,6 @@ function listen(server: net.Server, at: HostPort): Promise<HostPort> {
 
 export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder> {
   const { config, logger } = opts;
-  void raiseMallocTrimThreshold(); // forwarded bytes churn Buffers as in the proxy; see the module
   const graceMs = opts.graceMs ?? 2000;
   const proxy = config.proxy;
   if (proxy && !opts.tls) throw new Error('the forwarder needs a client certificate to use the proxy (sslCertificate)');

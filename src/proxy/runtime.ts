@@ -10,13 +10,13 @@ import type net from 'node:net';
 import { createActor, type Actor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
+import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { formatHostPort } from '../config/proxySection.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
-import { raiseMallocTrimThreshold } from '../net/mallocTrim.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
@@ -50,15 +50,16 @@ export interface ProxyHandle {
   stop(): Promise<void>;
   /** Resolves when the proxy has stopped (after stop(), or a fatal error). */
   readonly stopped: Promise<void>;
-  /** The root supervisor actor (inspection). */
+  /** The root supervisor actor (inspection); each pair is in its system under its connection id. */
   readonly root: Actor<typeof proxyMachine>;
+  /** The live pairs' actors, by connection id. */
+  readonly registry: ConnectionRegistry;
   /** The event log, when config.eventLog is set. */
   readonly recorder: EventRecorder | undefined;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const config = opts.config;
-  void raiseMallocTrimThreshold(); // in the background; see the module for why a proxy needs it
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   let material = opts.tls;
@@ -100,25 +101,33 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
 
-  const root = createActor(proxyMachine.provide({ actions: { connectionFinished: (_, output) => effects.finished(output) } }), {
-    input: {
-      connection: connectionMachine.provide({ actions: effects.actions }),
-      ...(recorder ? { observeChild: recorder.observeChild } : {}),
-    },
+  // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
+  const registry = new ConnectionRegistry(connectionMachine.provide({ actions: effects.actions }), {
+    observe: recorder?.observeChild,
+    finished: (output) => effects.finished(output),
   });
+  const root = createActor(superviseWith(registry));
   let accepted = 0;
+  // The root has reached its final state (or failed); `stopped` resolves later, once everything is closed.
+  let resolveRootDone!: () => void;
+  const rootDone = new Promise<void>((r) => (resolveRootDone = r));
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let rootFailed = false;
+  /** Set once the listeners are open; a root that fails before then is stopped right after. */
+  let stop: (() => Promise<void>) | undefined;
   const observeRoot = recorder?.observeRoot;
   root.subscribe({
     next: (snapshot) => {
       observeRoot?.(snapshot);
-      if (snapshot.status === 'done') resolveStopped();
+      if (snapshot.status === 'done') resolveRootDone();
     },
     error: (err) => {
       // Effects are guarded, so this is a bug in a machine; without its supervisor the proxy cannot go on.
       logger.error(`root actor failed: ${(err as Error).stack ?? String(err)}`);
-      resolveStopped();
+      resolveRootDone();
+      rootFailed = true;
+      void stop?.();
     },
   });
   root.start();
@@ -197,27 +206,31 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   let stopping: Promise<void> | null = null;
-  const stop = () => {
+  stop = () => {
     stopping ??= (async () => {
       const closed = listening.close();
       bus.emit({ type: 'SHUTDOWN' }); // through the bus, so the event log has it
-      await stopped;
+      await rootDone;
       await closed;
       subscription.unsubscribe();
       bus.complete();
       await recorder?.close();
       process.off('exit', flushOnExit);
       logger.info('mxproxy stopped');
+      resolveStopped();
     })();
     return stopping;
   };
+  // The root failed while the listeners were opening.
+  if (rootFailed) void stop();
 
   return {
     addresses: listening.addresses,
     stats: () => ({ accepted, active: pairs.size }),
-    stop,
+    stop: () => stop!(),
     stopped,
     root,
+    registry,
     recorder,
   };
 }

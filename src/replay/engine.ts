@@ -7,7 +7,8 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
-import { proxyMachine } from '../../machines/proxy.js';
+import type { proxyMachine } from '../../machines/proxy.js';
+import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { ROOT_ID, type LogRecord, type TransitionRecord } from '../eventlog/records.js';
 import { TransitionTracker, type Transition } from '../eventlog/transitions.js';
 
@@ -71,7 +72,7 @@ export class Replayer {
       this.pending.set(t.id, list);
     });
     // The same wiring as the live runtime (src/proxy/runtime.ts), minus the effects.
-    this.root = createActor(proxyMachine, { input: { connection: connectionMachine, observeChild: this.tracker.child } });
+    this.root = createActor(superviseWith(new ConnectionRegistry(connectionMachine, { observe: this.tracker.child })));
     this.root.subscribe({ next: this.tracker.root, error: () => undefined });
     this.root.start();
     this.tracker.root(this.root.getSnapshot());

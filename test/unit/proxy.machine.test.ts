@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createActor } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionOutput } from '../../machines/connection.js';
-import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
+import type { ProxyEvent } from '../../machines/proxy.js';
+import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { ReplyCode } from '../../src/shared/codes.js';
 import { CONNECTION_EFFECTS } from '../helpers/machineEffects.js';
 
@@ -37,16 +38,8 @@ function start(opts: StartOptions = {}) {
     };
   const actions = Object.fromEntries(EFFECTS.map((name) => [name, record(name)])) as Record<(typeof EFFECTS)[number], ReturnType<typeof record>>;
   const connection = connectionMachine.provide({ actions });
-  const root = createActor(
-    proxyMachine.provide({
-      actions: {
-        connectionFinished: (_, output: ConnectionOutput) => {
-          finished.push(output);
-        },
-      },
-    }),
-    { input: { connection } },
-  );
+  const registry = new ConnectionRegistry(connection, { finished: (output) => finished.push(output) });
+  const root = createActor(superviseWith(registry));
   root.start();
   let peers = 0;
   const h = {
@@ -59,10 +52,10 @@ function start(opts: StartOptions = {}) {
     },
     value: () => root.getSnapshot().value,
     status: () => root.getSnapshot().status,
-    registry: () => root.getSnapshot().context.registry,
+    registry: () => registry,
     counts: () => ({ accepted: root.getSnapshot().context.accepted, finished: root.getSnapshot().context.finished }),
     /** The child's state value, or undefined once it is forgotten. */
-    child: (id: string) => root.getSnapshot().context.registry.get(id)?.getSnapshot().value,
+    child: (id: string) => registry.get(id)?.getSnapshot().value,
     effectsOf: (id: string) => effects.filter((e) => e.id === id).map(({ id: _id, ...rest }) => rest),
   };
   return h;
@@ -107,6 +100,28 @@ describe('proxy machine: running', () => {
     // Each child ran its entry effect once.
     assert.deepEqual(h.effectsOf('a'), [{ name: 'startTimer', params: { timer: 'handshake' } }]);
     assert.deepEqual(h.effectsOf('b'), [{ name: 'startTimer', params: { timer: 'handshake' } }]);
+  });
+
+  test("the root's persisted snapshot is plain data, and each pair is in its system under its id", () => {
+    const h = start();
+    h.accept('a');
+    h.accept('b');
+    toForwarding(h, 'b');
+    const persisted = h.root.getPersistedSnapshot();
+    // Plain data: survives a JSON round trip unchanged (no actor refs, no cycles back to the root); JSON only
+    // drops the keys whose value is undefined.
+    const defined = Object.fromEntries(Object.entries(persisted).filter(([, v]) => v !== undefined));
+    assert.deepEqual(JSON.parse(JSON.stringify(persisted)), defined);
+    assert.deepEqual((persisted as unknown as { context: unknown }).context, { accepted: 2, finished: 0 });
+    const pair = h.root.system.get('b');
+    if (!pair) throw new assert.AssertionError({ message: 'system.get finds the pair' });
+    assert.ok(pair === h.registry().get('b'), 'the system holds the same actor as the registry');
+    assert.equal(pair.getSnapshot().value, 'forwarding');
+    pair.send(ev('b', { type: 'CLIENT_CLOSED', read: 0, written: 0 }));
+    pair.send(ev('b', { type: 'SERVER_CLOSED', read: 0, written: 0 }));
+    assert.equal(h.root.system.get('b'), undefined, 'a finished pair leaves the system');
+    assert.equal(h.registry().get('b'), undefined);
+    assert.ok(h.root.system.get('a'));
   });
 
   test('events route by id to the right child only', () => {

@@ -19,13 +19,21 @@ import { scrypt } from 'node:crypto';
 /** 16 MiB (128 · r · N bytes): the trim threshold becomes 32 MiB, which the benchmark needs to stop faulting. */
 const SCRYPT = { N: 1 << 14, r: 8, p: 1, maxmem: 64 << 20 };
 
-let started: Promise<void> | undefined;
+let started: Promise<TrimTuning> | undefined;
 
-export function raiseMallocTrimThreshold(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  if (process.platform !== 'linux' || /malloc\.(trim|mmap)_threshold/.test(env['GLIBC_TUNABLES'] ?? '')) {
-    return Promise.resolve();
-  }
-  // Never rejects: this is tuning, and a failure (memory limits) must not keep the proxy from starting.
-  started ??= new Promise((resolve) => scrypt('mxproxy', 'malloc-trim', 16, SCRYPT, () => resolve()));
+/** What was done: the nudge ran (once per process), or why not. */
+export type TrimTuning = 'raised' | 'skipped:platform' | 'skipped:tunables';
+
+/**
+ * Process-wide tuning, so the commands that own the process call it (start, forward), not the library.
+ * Never rejects: a failure (memory limits) must not keep the proxy from starting.
+ */
+export function raiseMallocTrimThreshold(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): Promise<TrimTuning> {
+  if (platform !== 'linux') return Promise.resolve('skipped:platform');
+  if (/malloc\.(trim|mmap)_threshold/.test(env['GLIBC_TUNABLES'] ?? '')) return Promise.resolve('skipped:tunables');
+  started ??= new Promise((resolve) => scrypt('mxproxy', 'malloc-trim', 16, SCRYPT, () => resolve('raised')));
   return started;
 }
