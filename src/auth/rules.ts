@@ -2,8 +2,8 @@
  * Authorization: which client identity may reach which target. Pure and precompiled once per configuration.
  */
 import type { ProxyConfig } from '../config/types.js';
+import { formatHostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
-import { formatHostPort } from '../config/proxySection.js';
 
 /**
  * A glob where `*` matches any run of characters (also `/` and `:`, since identities are CNs, DNS names and

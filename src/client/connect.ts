@@ -5,12 +5,13 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { parseHostPort, type HostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../protocol/frame.js';
 
 export interface ConnectOptions {
   /** The proxy, "host:port" or { host, port }. */
-  proxy: string | { host: string; port: number };
+  proxy: string | HostPort;
   /** Name of the server to reach (a `server` entry of the proxy). */
   target: string;
   /** Client certificate, key and the project CA (PEM). `servername` defaults to the proxy host
@@ -42,11 +43,11 @@ export class ProxyConnectError extends Error {
   }
 }
 
-function splitHostPort(proxy: ConnectOptions['proxy']): { host: string; port: number } {
+function splitHostPort(proxy: ConnectOptions['proxy']): HostPort {
   if (typeof proxy !== 'string') return proxy;
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(proxy) ?? /^([^:]+):(\d+)$/.exec(proxy);
-  if (!m) throw new TypeError(`proxy must be "host:port", got "${proxy}"`);
-  return { host: m[1]!, port: Number(m[2]) };
+  const parsed = parseHostPort(proxy);
+  if (!parsed.ok) throw new TypeError(`proxy must be "host:port", got "${proxy}"`);
+  return parsed.value;
 }
 
 /**

@@ -2,7 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText, sectionEntries } from './parse.js';
-import { buildProxyConfig, formatHostPort, PROXY_SECTION } from './proxySection.js';
+import { formatHostPort } from '../shared/address.js';
+import { PROXY_SECTION } from './proxyKeys.js';
+import { buildProxyConfig } from './proxySection.js';
 import {
   buildClientConfig,
   CLIENT_DEFAULTS,

@@ -5,20 +5,13 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { addressKey, formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
+import { checkReadableFile, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
-import {
-  addressKey,
-  checkReadableFile,
-  FILE_ROLES,
-  firstMessage,
-  formatHostPort,
-  hostPortSchema,
-  NAME_RE,
-  sslCertificateSchema,
-  suggestKey,
-  type KeyDoc,
-} from './proxySection.js';
-import type { ConfigIssue, HostPort, SourceRef, TargetServer, TlsFiles } from './types.js';
+import type { KeyDoc } from './proxyKeys.js';
+import { firstMessage, hostPortSchema, NAME_RE, sslCertificateSchema } from './schemas.js';
+import { suggestKey } from './suggest.js';
+import type { ConfigIssue, SourceRef, TargetServer, TlsFiles } from './types.js';
 
 export const CLIENT_SECTION = 'client';
 export const GENERAL_SECTION = 'general';
@@ -312,22 +305,20 @@ function readForward(
     return undefined;
   }
   // Port 0: any free port, reported in the start-up log (scripts and tests).
-  const anyPort = listenText.endsWith(':0');
-  const listen = hostPortSchema.safeParse(anyPort ? `${listenText.slice(0, -2)}:1` : listenText);
-  if (!listen.success) {
-    issue(e, `forward listen: ${firstMessage(listen.error)}`);
+  const listen = parseHostPort(listenText, { anyPort: true });
+  if (!listen.ok) {
+    issue(e, `forward listen: ${listen.message}`);
     return undefined;
   }
-  if (anyPort) listen.data.port = 0;
   if (!NAME_RE.test(target)) {
     issue(e, `bad target name "${target}": use letters, digits, "_", "." or "-"`);
     return undefined;
   }
   const direct: HostPort[] = [];
   for (const d of directTexts) {
-    const r = hostPortSchema.safeParse(d);
-    if (r.success) direct.push(r.data);
-    else issue(e, `forward "${target}" direct address: ${firstMessage(r.error)}`);
+    const r = parseHostPort(d);
+    if (r.ok) direct.push(r.value);
+    else issue(e, `forward "${target}" direct address: ${r.message}`);
   }
-  return { listen: listen.data, target, direct, source: { file, line: e.line } };
+  return { listen: listen.value, target, direct, source: { file, line: e.line } };
 }

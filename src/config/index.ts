@@ -8,16 +8,9 @@ export {
   type ConfigSection,
   type ParsedConfig,
 } from './parse.js';
-export {
-  PROXY_KEYS,
-  PROXY_SECTION,
-  parseHostPort,
-  formatHostPort,
-  suggestKey,
-  type KeyDoc,
-  type ProxyKeyName,
-  type ProxySectionOptions,
-} from './proxySection.js';
+export { PROXY_KEYS, PROXY_SECTION, type KeyDoc, type ProxyKeyName } from './proxyKeys.js';
+export type { ProxySectionOptions } from './proxySection.js';
+export { suggestKey } from './suggest.js';
 export { readProxyConfig, loadProxyConfig, describeConfig, type ReadProxyConfigOptions } from './load.js';
 export {
   CLIENT_KEYS,

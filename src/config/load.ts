@@ -2,15 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText } from './parse.js';
-import {
-  buildProxyConfig,
-  formatHostPort,
-  PROXY_KEYS,
-  PROXY_SECTION,
-  type KeyDoc,
-  type ProxyKeyName,
-  type ProxySectionOptions,
-} from './proxySection.js';
+import { formatHostPort, sameAddress } from '../shared/address.js';
+import { PROXY_KEYS, PROXY_SECTION, type KeyDoc, type ProxyKeyName } from './proxyKeys.js';
+import { buildProxyConfig, type ProxySectionOptions } from './proxySection.js';
 import { ConfigError, DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
 
 export type ReadProxyConfigOptions = ProxySectionOptions;
@@ -70,7 +64,10 @@ function quote(s: string): string {
 
 const sameListen = (c: ProxyConfig): boolean =>
   c.listen.length === DEFAULTS.listen.length &&
-  c.listen.every((hp, i) => hp.host === DEFAULTS.listen[i]?.host && hp.port === DEFAULTS.listen[i]?.port);
+  c.listen.every((hp, i) => {
+    const d = DEFAULTS.listen[i];
+    return d !== undefined && sameAddress(hp, d);
+  });
 
 /** Each key's effective values as written in a config file, and whether that is the default. */
 const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDefault: boolean }> = {

@@ -1,10 +1,6 @@
 /** The effective configuration, after parsing, validation and defaults. */
+import type { HostPort } from '../shared/address.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
 
 /** A named backend; more than one address means redundant servers, tried in order until one accepts. */
 export interface TargetServer {

@@ -4,8 +4,8 @@
  * switched off (mxProxy = "none") it connects straight to the target's own addresses instead.
  */
 import net from 'node:net';
-import type { ClientConfig, ForwardRule, HostPort } from '../config/index.js';
-import { formatHostPort } from '../config/index.js';
+import type { ClientConfig, ForwardRule } from '../config/index.js';
+import { formatHostPort, type HostPort } from '../shared/address.js';
 import { connect, ProxyDeclinedError } from '../client/connect.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import type { Logger } from '../log.js';
@@ -95,7 +95,7 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     open.add(local);
     local.pause(); // the client may speak first: its bytes wait in the kernel until upstream is linked
     local.setNoDelay(true);
-    const peer = `${local.remoteAddress ?? '?'}:${local.remotePort ?? 0}`;
+    const peer = formatHostPort({ host: local.remoteAddress ?? '?', port: local.remotePort ?? 0 });
     local.once('close', () => {
       open.delete(local);
       stats.active--;

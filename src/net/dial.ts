@@ -1,6 +1,6 @@
 /** Backend dialing: one attempt at one address. Timeouts and failover are the machine's decisions. */
 import net from 'node:net';
-import { parseHostPort } from '../config/proxySection.js';
+import { parseHostPort, type HostPort } from '../shared/address.js';
 import { errorCode } from './socketEvents.js';
 
 export interface Dial {
@@ -9,8 +9,8 @@ export interface Dial {
 }
 
 /** Backend addresses come from the config, so they are few: parse each once, not per connection. */
-const parsedAddresses = new Map<string, { host: string; port: number }>();
-function hostPortOf(address: string): { host: string; port: number } {
+const parsedAddresses = new Map<string, HostPort>();
+function hostPortOf(address: string): HostPort {
   let hp = parsedAddresses.get(address);
   if (!hp) {
     const parsed = parseHostPort(address);

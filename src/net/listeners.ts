@@ -3,8 +3,7 @@
  * DoS protection) can refuse a connection for the price of a close.
  */
 import net from 'node:net';
-import type { HostPort } from '../config/types.js';
-import { formatHostPort } from '../config/proxySection.js';
+import { formatHostPort, type HostPort } from '../shared/address.js';
 
 export interface Listening {
   servers: net.Server[];

@@ -12,6 +12,7 @@ import type { ProxyConfig } from '../config/types.js';
 import { connMeta, type Logger } from '../log.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
+import { formatHostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
@@ -182,7 +183,7 @@ export function createEffects(deps: EffectsDeps) {
         client.on('data', (chunk: Buffer) => onChunk(p.id, 'up', chunk));
         server.on('data', (chunk: Buffer) => onChunk(p.id, 'down', chunk));
       }
-      log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined }));
+      log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? formatHostPort({ host: server.remoteAddress, port: server.remotePort ?? 0 }) : undefined }));
     }),
 
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {

@@ -11,6 +11,7 @@ import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../../src/protocol/frame.js';
 import { startProxy, type ProxyHandle } from '../../src/proxy/runtime.js';
+import { parseHostPort } from '../../src/shared/address.js';
 import { Writable } from 'node:stream';
 import type { CertFiles, TestPki } from './pki.js';
 import fs from 'node:fs';
@@ -134,7 +135,9 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
   });
   const logger = createLogger({ format: 'json', level: 'debug', stream: sink });
   const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e) });
-  const port = Number(proxy.addresses[0]!.split(':').pop());
+  const bound = parseHostPort(proxy.addresses[0] ?? '');
+  if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
+  const port = bound.value.port;
   return { proxy, port, config, events, logs, stop: () => proxy.stop() };
 }
 

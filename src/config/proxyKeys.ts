@@ -1,0 +1,193 @@
+/**
+ * The `[proxy]` keys as documented: name, syntax, default, range, description and example of each. One table
+ * serves the builder (which keys exist, repeatable or not, string or number), docs/config.md and describeConfig.
+ */
+import { formatHostPort } from '../shared/address.js';
+import { DEFAULTS } from './types.js';
+
+export const PROXY_SECTION = 'proxy';
+
+export type ProxyKeyName =
+  | 'listen'
+  | 'sslCertificate'
+  | 'server'
+  | 'allow'
+  | 'handshakeTimeout'
+  | 'connectTimeout'
+  | 'teardownTimeout'
+  | 'maxRequestBytes'
+  | 'eventLog'
+  | 'eventLogLevel'
+  | 'eventLogMaxBytes'
+  | 'eventLogFiles';
+
+/** Documentation of one config key. */
+export interface KeyDoc<N extends string = ProxyKeyName> {
+  name: N;
+  /** How the value is written: a double-quoted string or a bare number. */
+  type: 'string' | 'number';
+  /** The entry's shape, e.g. `listen = "<host>:<port>"`. */
+  syntax: string;
+  /** The default as it would be written in the file (e.g. `"0.0.0.0:5678"`, `5000`); undefined: none. */
+  default: string | undefined;
+  repeatable: boolean;
+  /** For number keys: the allowed range (inclusive). */
+  min?: number;
+  max?: number;
+  /** A secret value is never printed (describeConfig shows "***"). */
+  secret?: boolean;
+  description: string;
+  /** A complete example line. */
+  example: string;
+}
+
+/** The allowed range of each number key (inclusive); the docs table and the value schemas share it. */
+export const NUMBER_BOUNDS = {
+  handshakeTimeout: { min: 1, max: 600_000 },
+  connectTimeout: { min: 1, max: 600_000 },
+  teardownTimeout: { min: 1, max: 600_000 },
+  maxRequestBytes: { min: 16, max: 1_048_576 },
+  eventLogMaxBytes: { min: 65_536, max: 1_099_511_627_776 },
+  eventLogFiles: { min: 1, max: 1000 },
+} as const;
+
+export type NumberKey = keyof typeof NUMBER_BOUNDS;
+
+export const PROXY_KEYS: readonly KeyDoc[] = [
+  {
+    name: 'listen',
+    type: 'string',
+    syntax: 'listen = "<host>:<port>"',
+    default: `"${DEFAULTS.listen.map(formatHostPort).join('" / "')}"`,
+    repeatable: true,
+    description:
+      'An address the proxy accepts client connections on. Repeat the entry to listen on several addresses. ' +
+      'The host is an IPv4 address, an IPv6 address in brackets ("[::]:5678", "[::1]:5678") or a host name; ' +
+      'the port is 1..65535. Without any listen entry the proxy listens on port 5678 on all IPv4 addresses.',
+    example: 'listen = "0.0.0.0:5678"',
+  },
+  {
+    name: 'sslCertificate',
+    type: 'string',
+    syntax: 'sslCertificate = "<cert.pem> <key.pem> <ca.pem>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      "The proxy's own certificate, its private key, and the CA certificate(s) client and server certificates " +
+      "must be signed by (PEM files), separated by whitespace. Relative paths are relative to the config file's " +
+      'directory. Paths cannot contain spaces. Required by "mxproxy start".',
+    example: 'sslCertificate = "certs/proxy.pem certs/proxy-key.pem certs/ca.pem"',
+  },
+  {
+    name: 'server',
+    type: 'string',
+    syntax: 'server = "<name> <host>:<port> [<host>:<port> ...]"',
+    default: undefined,
+    repeatable: true,
+    description:
+      'A named backend clients can ask for. The name is letters, digits, "_", "." and "-". More than one address ' +
+      'means redundant servers: they are tried in the order given until one accepts.',
+    example: 'server = "scada1 10.0.1.10:4897 10.0.1.11:4897"',
+  },
+  {
+    name: 'allow',
+    type: 'string',
+    syntax: 'allow = "<identity-glob> <target> [<target> ...]"',
+    default: undefined,
+    repeatable: true,
+    description:
+      'Lets clients whose certificate identity matches <identity-glob> reach the given targets. A target is a ' +
+      'server name or a glob over server names; "*" matches any run of characters, "?" one character. A plain ' +
+      'name must be defined by a server entry (anywhere in the section).',
+    example: 'allow = "hmi-* scada1 historian-?"',
+  },
+  {
+    name: 'handshakeTimeout',
+    type: 'number',
+    syntax: 'handshakeTimeout = <ms>',
+    default: String(DEFAULTS.handshakeTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.handshakeTimeout,
+    description:
+      'Milliseconds a client has, from the TCP accept, to finish the TLS handshake and send its complete ' +
+      'request frame.',
+    example: 'handshakeTimeout = 5000',
+  },
+  {
+    name: 'connectTimeout',
+    type: 'number',
+    syntax: 'connectTimeout = <ms>',
+    default: String(DEFAULTS.connectTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.connectTimeout,
+    description: 'Milliseconds for one attempt to connect to one backend address.',
+    example: 'connectTimeout = 5000',
+  },
+  {
+    name: 'teardownTimeout',
+    type: 'number',
+    syntax: 'teardownTimeout = <ms>',
+    default: String(DEFAULTS.teardownTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.teardownTimeout,
+    description:
+      'Milliseconds a closing connection pair may take to flush and close before both sockets are destroyed.',
+    example: 'teardownTimeout = 1000',
+  },
+  {
+    name: 'maxRequestBytes',
+    type: 'number',
+    syntax: 'maxRequestBytes = <bytes>',
+    default: String(DEFAULTS.maxRequestBytes),
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxRequestBytes,
+    description: 'The largest request frame body (bytes) a client may send; a larger one is refused.',
+    example: 'maxRequestBytes = 4096',
+  },
+  {
+    name: 'eventLog',
+    type: 'string',
+    syntax: 'eventLog = "<file>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'Records every event that enters the actors, and every state transition, to this file (msgpack records), ' +
+      'for `mxproxy replay`. Relative to the config file; its directory must exist. An existing file is rotated ' +
+      'away at start. Unset: no event log.',
+    example: 'eventLog = "/var/log/mxproxy/events.mxlog"',
+  },
+  {
+    name: 'eventLogLevel',
+    type: 'string',
+    syntax: 'eventLogLevel = "lifecycle" | "traffic" | "payload"',
+    default: `"${DEFAULTS.eventLogLevel}"`,
+    repeatable: false,
+    description:
+      '"lifecycle": events and transitions only, no payload bytes (cheap). "traffic": also the size of every ' +
+      'forwarded chunk. "payload": also the bytes themselves — plant data in a file, for deep debugging only; ' +
+      'the proxy warns at start.',
+    example: 'eventLogLevel = "lifecycle"',
+  },
+  {
+    name: 'eventLogMaxBytes',
+    type: 'number',
+    syntax: 'eventLogMaxBytes = <bytes>',
+    default: String(DEFAULTS.eventLogMaxBytes),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogMaxBytes,
+    description: 'The event log is rotated before it grows past this size: <file> becomes <file>.1, and so on.',
+    example: 'eventLogMaxBytes = 67108864',
+  },
+  {
+    name: 'eventLogFiles',
+    type: 'number',
+    syntax: 'eventLogFiles = <count>',
+    default: String(DEFAULTS.eventLogFiles),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogFiles,
+    description: 'Event log files kept, the current one included; the oldest is deleted at rotation.',
+    example: 'eventLogFiles = 5',
+  },
+];
+
+export const PROXY_KEY_BY_NAME = new Map<string, KeyDoc>(PROXY_KEYS.map((k) => [k.name, k]));
