@@ -87,6 +87,15 @@ describe('layers', () => {
     }
   });
 
+  test('net, auth, proxy, client and forward do not reach into the config validator', () => {
+    const validator = ['src/config/proxySection.ts', 'src/config/clientSection.ts', 'src/config/schemas.ts', 'src/config/proxyKeys.ts'];
+    for (const [file, deps] of graph) {
+      if (!/^src\/(net|auth|proxy|client|forward)\//.test(file)) continue;
+      const bad = deps.filter((d) => validator.includes(d));
+      assert.deepEqual(bad, [], `${file} imports ${bad.join(', ')}`);
+    }
+  });
+
   test('no import cycles', () => {
     assert.deepEqual(cycles(graph).map((c) => c.join(' → ')), []);
   });
