@@ -1,5 +1,6 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
-import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
+import { describeConfig, loadProxyConfig } from '../config/index.js';
+import { ConfigError } from '../errors.js';
 import { createLogger, type LogFormat } from '../log.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';

@@ -11,7 +11,8 @@ import {
   type ProxyKeyName,
   type ProxySectionOptions,
 } from './proxySection.js';
-import { ConfigError, DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
+import { ConfigError } from '../errors.js';
+import { DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
 
 export type ReadProxyConfigOptions = ProxySectionOptions;
 
