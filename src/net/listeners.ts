@@ -5,6 +5,7 @@
 import net from 'node:net';
 import type { HostPort } from '../config/types.js';
 import { formatHostPort } from '../config/proxySection.js';
+import { ListenError } from '../errors.js';
 
 export interface Listening {
   servers: net.Server[];
@@ -39,7 +40,7 @@ export async function listen(addresses: HostPort[], onSocket: (socket: net.Socke
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-    throw Object.assign(new Error(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`), { code: e.code });
+    throw new ListenError(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`, e.code, { cause: err });
   }
   return {
     servers,
