@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CertificateError, type Issued } from './x509.js';
+import { TlsMaterialError } from '../errors.js';
+import type { Issued } from './x509.js';
 
 async function writeFileAtomic(file: string, data: string, mode: number): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -35,7 +36,7 @@ async function writeFileAtomic(file: string, data: string, mode: number): Promis
  */
 export async function writeIssued(dir: string, baseName: string, issued: Issued): Promise<{ certFile: string; keyFile: string }> {
   if (!baseName || baseName === '.' || baseName === '..' || /[/\\\0]/.test(baseName)) {
-    throw new CertificateError(`invalid certificate base name "${baseName}" (a file name, not a path)`);
+    throw new TlsMaterialError('ERR_CERTS', `invalid certificate base name "${baseName}" (a file name, not a path)`);
   }
   const created = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   if (created !== undefined) await fs.chmod(dir, 0o700);

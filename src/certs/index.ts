@@ -1,6 +1,5 @@
 export {
   CA_VALIDITY_DAYS,
-  CertificateError,
   LEAF_VALIDITY_DAYS,
   createCa,
   describeCertificate,
@@ -14,5 +13,5 @@ export {
 } from './x509.js';
 export type { CertificateDescription as CertificateSummary } from './x509.js';
 export { writeIssued } from './files.js';
-export { CaNotFoundError, caFiles, loadCa } from './load.js';
+export { caFiles, loadCa } from './load.js';
 export { publicKeyType } from './keyType.js';

@@ -9,6 +9,7 @@ import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs the Refl
 import * as x509 from '@peculiar/x509';
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { TlsMaterialError } from '../errors.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 
@@ -48,13 +49,8 @@ export interface LeafOptions extends ValidityOptions {
   algorithm?: KeyAlgorithm;
 }
 
-export class CertificateError extends Error {
-  readonly code = 'ERR_CERTS';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CertificateError';
-  }
-}
+/** Bad input to certificate generation, or a CA that cannot sign: ERR_CERTS. */
+const certsError = (message: string, options?: ErrorOptions) => new TlsMaterialError('ERR_CERTS', message, options);
 
 export const CA_VALIDITY_DAYS = 3650;
 export const LEAF_VALIDITY_DAYS = 825;
@@ -77,7 +73,7 @@ function keyGenParams(algorithm: KeyAlgorithm): webcrypto.EcKeyGenParams | webcr
         hash: SHA256,
       };
     default:
-      throw new CertificateError(`unknown key algorithm "${String(algorithm)}" (expected ec-p256, rsa-2048 or rsa-3072)`);
+      throw certsError(`unknown key algorithm "${String(algorithm)}" (expected ec-p256, rsa-2048 or rsa-3072)`);
   }
 }
 
@@ -110,10 +106,10 @@ function randomSerial(): string {
 
 function resolveValidity(opts: ValidityOptions, defaultDays: number): { notBefore: Date; notAfter: Date } {
   const days = opts.validityDays ?? defaultDays;
-  if (!Number.isFinite(days) || days <= 0) throw new CertificateError(`validityDays must be a positive number, got ${days}`);
+  if (!Number.isFinite(days) || days <= 0) throw certsError(`validityDays must be a positive number, got ${days}`);
   for (const [name, d] of [['notBefore', opts.notBefore], ['notAfter', opts.notAfter]] as const) {
     if (d !== undefined && (!(d instanceof Date) || Number.isNaN(d.getTime()))) {
-      throw new CertificateError(`${name} is not a valid date`);
+      throw certsError(`${name} is not a valid date`);
     }
   }
   const now = Date.now();
@@ -121,14 +117,14 @@ function resolveValidity(opts: ValidityOptions, defaultDays: number): { notBefor
   const notAfter = opts.notAfter ?? new Date((opts.notBefore?.getTime() ?? now) + days * DAY_MS);
   // certificates carry whole seconds; compare at that precision
   if (Math.floor(notAfter.getTime() / 1000) <= Math.floor(notBefore.getTime() / 1000)) {
-    throw new CertificateError(`notAfter (${notAfter.toISOString()}) must be after notBefore (${notBefore.toISOString()})`);
+    throw certsError(`notAfter (${notAfter.toISOString()}) must be after notBefore (${notBefore.toISOString()})`);
   }
   return { notBefore, notAfter };
 }
 
 function checkCommonName(commonName: string): void {
-  if (typeof commonName !== 'string' || commonName.trim() === '') throw new CertificateError('commonName must be a non-empty string');
-  if (commonName.length > 64) throw new CertificateError(`commonName is longer than 64 characters: "${commonName}"`);
+  if (typeof commonName !== 'string' || commonName.trim() === '') throw certsError('commonName must be a non-empty string');
+  if (commonName.length > 64) throw certsError(`commonName is longer than 64 characters: "${commonName}"`);
 }
 
 /**
@@ -143,17 +139,17 @@ const IA5 = /^[\x20-\x7e]+$/;
 
 function checkDnsName(name: string): string {
   if (typeof name !== 'string' || !IA5.test(name) || /\s/.test(name)) {
-    throw new CertificateError(`invalid DNS name for subjectAltName: "${name}" (ASCII, no spaces; use punycode for IDNs)`);
+    throw certsError(`invalid DNS name for subjectAltName: "${name}" (ASCII, no spaces; use punycode for IDNs)`);
   }
   return name;
 }
 
 function checkUri(uri: string): string {
-  if (typeof uri !== 'string' || !IA5.test(uri) || /\s/.test(uri)) throw new CertificateError(`invalid URI for subjectAltName: "${uri}"`);
+  if (typeof uri !== 'string' || !IA5.test(uri) || /\s/.test(uri)) throw certsError(`invalid URI for subjectAltName: "${uri}"`);
   try {
     new URL(uri);
   } catch {
-    throw new CertificateError(`invalid URI for subjectAltName: "${uri}" (needs a scheme, e.g. spiffe://plant/hmi)`);
+    throw certsError(`invalid URI for subjectAltName: "${uri}" (needs a scheme, e.g. spiffe://plant/hmi)`);
   }
   return uri;
 }
@@ -165,7 +161,7 @@ function checkUri(uri: string): string {
 function canonicalIp(ip: string): string {
   const family = typeof ip === 'string' && !ip.includes('%') ? isIP(ip) : 0;
   if (family === 4) return ip.split('.').map((p) => String(Number(p))).join('.');
-  if (family !== 6) throw new CertificateError(`invalid IP address for subjectAltName: "${ip}"`);
+  if (family !== 6) throw certsError(`invalid IP address for subjectAltName: "${ip}"`);
   let text = ip;
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
@@ -177,7 +173,7 @@ function canonicalIp(ip: string): string {
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
   const fill = tail === undefined ? [] : new Array<string>(8 - headGroups.length - tailGroups.length).fill('0');
   const groups = [...headGroups, ...fill, ...tailGroups];
-  if (groups.length !== 8) throw new CertificateError(`invalid IP address for subjectAltName: "${ip}"`);
+  if (groups.length !== 8) throw certsError(`invalid IP address for subjectAltName: "${ip}"`);
   return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
 }
 
@@ -223,9 +219,9 @@ function importParamsFor(key: KeyObject): ImportParams {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     const named = curve === 'prime256v1' ? 'P-256' : curve === 'secp384r1' ? 'P-384' : curve === 'secp521r1' ? 'P-521' : null;
     if (named) return { name: 'ECDSA', namedCurve: named };
-    throw new CertificateError(`CA key uses unsupported EC curve ${curve ?? '(unknown)'} (supported: P-256, P-384, P-521)`);
+    throw certsError(`CA key uses unsupported EC curve ${curve ?? '(unknown)'} (supported: P-256, P-384, P-521)`);
   }
-  throw new CertificateError(`CA key type ${key.asymmetricKeyType ?? '(unknown)'} is not supported (EC or RSA only)`);
+  throw certsError(`CA key type ${key.asymmetricKeyType ?? '(unknown)'} is not supported (EC or RSA only)`);
 }
 
 /** Parses and checks the CA pair: a CA certificate, allowed to sign certificates, whose key matches. */
@@ -236,20 +232,20 @@ async function loadSigner(ca: Issued): Promise<Signer> {
     nodeCert = new NodeX509(ca.certPem);
     cert = new x509.X509Certificate(ca.certPem);
   } catch (err) {
-    throw new CertificateError(`CA certificate cannot be parsed: ${(err as Error).message}`);
+    throw certsError(`CA certificate cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
-  if (!nodeCert.ca) throw new CertificateError(`"${nodeCert.subject.replace(/\n/g, ', ')}" is not a CA certificate`);
+  if (!nodeCert.ca) throw certsError(`"${nodeCert.subject.replace(/\n/g, ', ')}" is not a CA certificate`);
   const ku = cert.getExtension(x509.KeyUsagesExtension);
   if (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
-    throw new CertificateError('CA certificate keyUsage does not allow keyCertSign');
+    throw certsError('CA certificate keyUsage does not allow keyCertSign');
   }
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey(ca.keyPem); // PKCS#8, PKCS#1 or SEC1 PEM
   } catch (err) {
-    throw new CertificateError(`CA private key cannot be parsed: ${(err as Error).message}`);
+    throw certsError(`CA private key cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
-  if (!nodeCert.checkPrivateKey(keyObject)) throw new CertificateError('CA private key does not match the CA certificate');
+  if (!nodeCert.checkPrivateKey(keyObject)) throw certsError('CA private key does not match the CA certificate');
   const der = keyObject.export({ type: 'pkcs8', format: 'der' });
   const key = await webcrypto.subtle.importKey('pkcs8', der, importParamsFor(keyObject), false, ['sign']);
   const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
@@ -263,7 +259,7 @@ async function loadSigner(ca: Issued): Promise<Signer> {
  */
 export async function issueCertificate(ca: Issued, opts: LeafOptions): Promise<Issued> {
   if (opts.kind !== 'server' && opts.kind !== 'client') {
-    throw new CertificateError(`kind must be "server" or "client", got "${String(opts.kind)}"`);
+    throw certsError(`kind must be "server" or "client", got "${String(opts.kind)}"`);
   }
   checkCommonName(opts.commonName);
   const algorithm = opts.algorithm ?? 'ec-p256';
@@ -276,7 +272,7 @@ export async function issueCertificate(ca: Issued, opts: LeafOptions): Promise<I
     try {
       dns.push(checkDnsName(opts.commonName));
     } catch {
-      throw new CertificateError(`server commonName "${opts.commonName}" is not a DNS name; pass dns or ips for the SAN`);
+      throw certsError(`server commonName "${opts.commonName}" is not a DNS name; pass dns or ips for the SAN`);
     }
   }
   const san: x509.JsonGeneralNames = [

@@ -6,8 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CA_VALIDITY_DAYS,
-  CaNotFoundError,
-  CertificateError,
   LEAF_VALIDITY_DAYS,
   caFiles,
   createCa,
@@ -19,6 +17,7 @@ import {
   type KeyAlgorithm,
   type LeafOptions,
 } from '../certs/index.js';
+import { TlsMaterialError, UsageError } from '../errors.js';
 
 const ALGORITHMS: readonly KeyAlgorithm[] = ['ec-p256', 'rsa-2048', 'rsa-3072'];
 const DEFAULT_DIR = 'certs';
@@ -26,9 +25,6 @@ const MAX_DAYS = 36_500; // keeps dates sane; nothing here needs more than a cen
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Exit status for anything the user fixes by changing the command line or the files it names. */
 const USAGE_EXIT = 2;
-
-/** A problem with the command line or the files it names: message, exit 2, no stack. */
-class UsageError extends Error {}
 
 interface CommonOptions {
   dir: string;
@@ -194,8 +190,8 @@ async function issueLeaf(opts: CommonOptions, base: string, leaf: Pick<LeafOptio
   try {
     ca = await loadCa(opts.dir);
   } catch (err) {
-    if (!(err instanceof CaNotFoundError)) throw err;
-    throw new UsageError(`${err.message}: create the project CA first with: mxproxy certs init --dir ${sh(opts.dir)}`);
+    if (!(err instanceof TlsMaterialError && err.code === 'ERR_CA_NOT_FOUND')) throw err;
+    throw new UsageError(`${err.message}: create the project CA first with: mxproxy certs init --dir ${sh(opts.dir)}`, { cause: err });
   }
   const caNotAfter = describeCertificate(ca.certPem).notAfter;
   if (caNotAfter.getTime() <= Date.now()) {
@@ -251,7 +247,7 @@ async function showCertificate(file: string): Promise<void> {
   try {
     pem = await fs.promises.readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const count = pem.split('-----BEGIN CERTIFICATE-----').length - 1;
   if (count === 0) {
@@ -262,7 +258,7 @@ async function showCertificate(file: string): Promise<void> {
   try {
     lines = summary(pem);
   } catch (err) {
-    throw new UsageError(`${file}: the certificate cannot be parsed: ${(err as Error).message}`);
+    throw new UsageError(`${file}: the certificate cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
   print([`${file}${count > 1 ? ` (the first of ${count} certificates)` : ''}:`, ...lines]);
 }
@@ -273,7 +269,8 @@ function run<A extends unknown[]>(action: (...args: A) => Promise<void>): (...ar
     try {
       await action(...args);
     } catch (err) {
-      if (err instanceof UsageError || err instanceof CertificateError) {
+      // UsageError, and TlsMaterialError from src/certs (bad input, an unusable CA): things the user fixes
+      if (err instanceof UsageError || err instanceof TlsMaterialError) {
         process.stderr.write(`mxproxy: ${err.message}\n`);
         process.exitCode = USAGE_EXIT;
       } else if (typeof (err as NodeJS.ErrnoException).code === 'string' && (err as Error).message) {

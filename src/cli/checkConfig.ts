@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import {
   CLIENT_SECTION,
-  ConfigError,
   describeClientConfig,
   describeConfig,
   formatIssue,
@@ -19,7 +18,8 @@ import {
   type ParsedConfig,
   type TlsFiles,
 } from '../config/index.js';
-import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
+import { ConfigError, TlsMaterialError } from '../errors.js';
+import { loadTlsMaterial } from '../net/tlsMaterial.js';
 
 /**
  * What `start`/`forward` would refuse about the certificates themselves: a public or non-CA trust anchor,
@@ -31,7 +31,7 @@ function checkTls(parsed: ParsedConfig, section: string, tls: TlsFiles | undefin
     loadTlsMaterial(tls);
     return [];
   } catch (err) {
-    if (!(err instanceof TlsSetupError)) throw err;
+    if (!(err instanceof TlsMaterialError)) throw err;
     const entry = sectionEntries(parsed, section).find((e) => e.key === 'sslCertificate');
     return [{ file, line: entry?.line ?? 0, entry: entry?.text ?? '', message: `${err.code}: ${err.message}` }];
   }

@@ -3,12 +3,12 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
   buildClientConfig,
-  ConfigError,
   describeClientConfig,
   loadClientConfig,
   type ClientConfig,
   type ConfigEntry,
 } from '../config/index.js';
+import { ConfigError } from '../errors.js';
 import { startForwarder, type Forwarder } from '../forward/forwarder.js';
 import { closeLogger, createLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';

@@ -17,7 +17,8 @@ import type { Command } from 'commander';
 import { CommanderError, Option } from 'commander';
 import type { LogRecord } from '../eventlog/records.js';
 import { ConnectionTracker, type ConnectionView, type TrackerMode, type TrackerSink } from '../replay/connections.js';
-import { hasFilter, parseTime, TimeSyntaxError, type ReplayFilter } from '../replay/filter.js';
+import { UsageError } from '../errors.js';
+import { hasFilter, parseTime, type ReplayFilter } from '../replay/filter.js';
 import { jsonLine, jsonSummary } from '../replay/json.js';
 import { mermaidDiagram } from '../replay/mermaid.js';
 import { ProgressBar } from '../replay/progress.js';
@@ -41,9 +42,6 @@ interface ReplayOptions {
   single?: boolean;
   progress: boolean;
 }
-
-/** A problem with the command line: message, exit 2, no stack. */
-class UsageError extends Error {}
 
 /** stdout in large writes (a log can have millions of lines), stderr at once; the bar is cleared first. */
 class Output {
@@ -186,7 +184,7 @@ async function filesToReplay(log: string, more: string[], single: boolean | unde
   try {
     return await logSeries(log);
   } catch (err) {
-    throw new UsageError(`cannot list the rotated files of ${log}: ${(err as Error).message}`);
+    throw new UsageError(`cannot list the rotated files of ${log}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -199,7 +197,7 @@ function parseWindow(o: ReplayOptions, plan: RunPlan): Pick<ReplayFilter, 'from'
     try {
       return parseTime(text, started);
     } catch (err) {
-      if (err instanceof TimeSyntaxError) throw new UsageError(`${flag} ${err.message}`);
+      if (err instanceof UsageError) throw new UsageError(`${flag} ${err.message}`, { cause: err });
       throw err;
     }
   };

@@ -1,5 +1,6 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
-import { ConfigError, describeConfig, loadProxyConfig } from '../config/index.js';
+import { describeConfig, loadProxyConfig } from '../config/index.js';
+import { ConfigError } from '../errors.js';
 import { closeLogger, createLogger, type LogFormat } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';

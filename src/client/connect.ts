@@ -1,12 +1,13 @@
 /**
  * The client side of mxproxy/1 as a library: connect({ proxy, target, tls }) resolves to a socket that is
  * already linked to the target server, or rejects with a ProxyDeclinedError whose `code` is the proxy's
- * reply code (ERR_NOT_ALLOWED, …). The forwarder and tests build on it.
+ * reply code (ERR_NOT_ALLOWED, …), or with a ProxyConnectError (ERR_PROXY_CONNECT; `causeCode` says why:
+ * ECONNREFUSED, a TLS verdict, ETIMEDOUT, ERR_BAD_REPLY). The forwarder and tests build on it.
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { ProxyConnectError, ProxyDeclinedError } from '../errors.js';
 import { parseHostPort, type HostPort } from '../shared/address.js';
-import { ReplyCode } from '../shared/codes.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../protocol/frame.js';
 
 export interface ConnectOptions {
@@ -19,28 +20,6 @@ export interface ConnectOptions {
   tls: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer; servername?: string };
   /** ms for TLS plus the proxy's reply; default 10000. */
   timeout?: number;
-}
-
-/** The proxy answered with a decline. */
-export class ProxyDeclinedError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
-    this.name = 'ProxyDeclinedError';
-  }
-}
-
-/** The connection failed before a reply (TLS refused, closed, timed out, not mxproxy). */
-export class ProxyConnectError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProxyConnectError';
-  }
 }
 
 function splitHostPort(proxy: ConnectOptions['proxy']): HostPort {
@@ -84,7 +63,7 @@ export function connect(opts: ConnectOptions): Promise<tls.TLSSocket> {
       socket.destroy();
       reject(err);
     };
-    const onError = (err: NodeJS.ErrnoException) => fail(new ProxyConnectError(err.code ?? 'EUNKNOWN', err.message));
+    const onError = (err: NodeJS.ErrnoException) => fail(new ProxyConnectError(err.code ?? 'EUNKNOWN', err.message, { cause: err }));
     const onClose = () => fail(new ProxyConnectError('ECONNRESET', 'the proxy closed the connection before replying'));
     // 'readable' rather than 'data': once it is removed the stream is back in its initial mode, so the
     // caller's first 'data' listener or pipe() starts the flow (an explicit pause() would stick).
@@ -95,12 +74,12 @@ export function connect(opts: ConnectOptions): Promise<tls.TLSSocket> {
     const onChunk = (chunk: Buffer) => {
       const r = reader.push(chunk);
       if (r.kind === 'incomplete') return;
-      if (r.kind === 'error') return fail(new ProxyConnectError(ReplyCode.BAD_REQUEST, `bad reply frame: ${r.message}`));
+      if (r.kind === 'error') return fail(new ProxyConnectError('ERR_BAD_REPLY', `bad reply frame: ${r.message}`));
       let reply;
       try {
         reply = parseReply(decodeBody(r.body));
       } catch (err) {
-        return fail(new ProxyConnectError(ReplyCode.BAD_REQUEST, `bad reply: ${(err as Error).message}`));
+        return fail(new ProxyConnectError('ERR_BAD_REPLY', `bad reply: ${(err as Error).message}`, { cause: err }));
       }
       if (!reply.ok) return fail(new ProxyDeclinedError(reply.code, reply.message));
       settled = true;

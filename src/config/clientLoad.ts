@@ -13,7 +13,8 @@ import {
   type ClientConfig,
   type ClientSectionOptions,
 } from './clientSection.js';
-import { ConfigError, type ConfigIssue } from './types.js';
+import { ConfigError } from '../errors.js';
+import type { ConfigIssue } from './types.js';
 
 export type ReadClientConfigOptions = Omit<ClientSectionOptions, 'servers'>;
 

@@ -2,10 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText } from './parse.js';
+import { ConfigError } from '../errors.js';
 import { formatHostPort, sameAddress } from '../shared/address.js';
 import { PROXY_KEYS, PROXY_SECTION, type KeyDoc, type ProxyKeyName } from './proxyKeys.js';
 import { buildProxyConfig, type ProxySectionOptions } from './proxySection.js';
-import { ConfigError, DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
+import { DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
 
 export type ReadProxyConfigOptions = ProxySectionOptions;
 

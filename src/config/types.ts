@@ -78,14 +78,6 @@ export interface ConfigIssue {
   message: string;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG';
-  constructor(readonly issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
 export function formatIssue(i: ConfigIssue): string {
   const where = i.line > 0 ? `${i.file}:${i.line}` : i.file;
   return i.entry ? `${where}: ${i.message} (in: ${i.entry})` : `${where}: ${i.message}`;

@@ -6,6 +6,7 @@
 import { writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { EventLogError } from '../errors.js';
 import { MAGIC, encodeFrame } from './format.js';
 import { exists, rotateFiles } from './files.js';
 
@@ -91,16 +92,16 @@ export class EventLogWriter {
     const dirStat = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
     if (dirStat instanceof Error) {
       const why = dirStat.code === 'ENOENT' ? 'does not exist' : `cannot be read (${dirStat.message})`;
-      throw new Error(`cannot open event log ${path}: directory ${dir} ${why}`, { cause: dirStat });
+      throw new EventLogError(`cannot open event log ${path}: directory ${dir} ${why}`, { cause: dirStat });
     }
-    if (!dirStat.isDirectory()) throw new Error(`cannot open event log ${path}: ${dir} is not a directory`);
+    if (!dirStat.isDirectory()) throw new EventLogError(`cannot open event log ${path}: ${dir} is not a directory`);
     try {
       const rotations = (await exists(path)) ? 1 : 0;
       if (rotations) await rotateFiles(path, files);
       const handle = await createLogFile(path, headerFile);
       return new EventLogWriter(path, headerFile, maxBytes, files, flushIntervalMs, onError, handle, rotations);
     } catch (err) {
-      throw new Error(`cannot open event log ${path}: ${(err as Error).message}`, { cause: err });
+      throw new EventLogError(`cannot open event log ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -6,7 +6,8 @@
 import net from 'node:net';
 import type { ClientConfig, ForwardRule } from '../config/index.js';
 import { formatHostPort, type HostPort } from '../shared/address.js';
-import { connect, ProxyDeclinedError } from '../client/connect.js';
+import { connect } from '../client/connect.js';
+import { DialError, ProxyDeclinedError, TlsMaterialError } from '../errors.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import type { Logger } from '../log.js';
 import { link } from './link.js';
@@ -38,14 +39,14 @@ export interface Forwarder {
 
 /** Connects straight to the target, trying its addresses in order, each within `timeout` ms. */
 async function dialDirect(addresses: HostPort[], timeout: number): Promise<net.Socket> {
-  let lastError: Error = new Error('no address');
+  let lastError: Error = new DialError('ERR_DIAL', 'no address');
   for (const a of addresses) {
     try {
       return await new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect({ host: a.host, port: a.port, allowHalfOpen: true });
         const timer = setTimeout(() => {
           s.destroy();
-          reject(Object.assign(new Error(`${formatHostPort(a)}: no answer within ${timeout} ms`), { code: 'ETIMEDOUT' }));
+          reject(new DialError('ERR_DIAL', `${formatHostPort(a)}: no answer within ${timeout} ms`, { causeCode: 'ETIMEDOUT' }));
         }, timeout);
         s.once('connect', () => {
           clearTimeout(timer);
@@ -79,7 +80,9 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
   const { config, logger } = opts;
   const graceMs = opts.graceMs ?? 2000;
   const proxy = config.proxy;
-  if (proxy && !opts.tls) throw new Error('the forwarder needs a client certificate to use the proxy (sslCertificate)');
+  if (proxy && !opts.tls) {
+    throw new TlsMaterialError('ERR_TLS_SETUP', 'the forwarder needs a client certificate to use the proxy (sslCertificate)');
+  }
   const stats: ForwarderStats = { accepted: 0, active: 0, linked: 0, refused: 0 };
   const open = new Set<net.Socket>();
   const servers: net.Server[] = [];
@@ -117,7 +120,11 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
       },
       (err: NodeJS.ErrnoException) => {
         stats.refused++;
-        const code = err instanceof ProxyDeclinedError ? err.code : (err.code ?? 'EUNKNOWN');
+        // The log names the failure itself: the reply code of a decline, else the errno or TLS verdict.
+        const code =
+          err instanceof ProxyDeclinedError ? err.code
+          : err instanceof DialError ? (err.causeCode ?? err.code)
+          : (err.code ?? 'EUNKNOWN');
         logger.warn(`${rule.target}: ${err instanceof ProxyDeclinedError ? 'declined by the proxy' : 'cannot connect'}`, {
           target: rule.target,
           peer,

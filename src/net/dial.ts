@@ -1,5 +1,6 @@
 /** Backend dialing: one attempt at one address. Timeouts and failover are the machine's decisions. */
 import net from 'node:net';
+import { DialError } from '../errors.js';
 import { parseHostPort, type HostPort } from '../shared/address.js';
 import { errorCode } from './socketEvents.js';
 
@@ -14,7 +15,7 @@ function hostPortOf(address: string): HostPort {
   let hp = parsedAddresses.get(address);
   if (!hp) {
     const parsed = parseHostPort(address);
-    if (!parsed.ok) throw new Error(`bad backend address ${address}: ${parsed.message}`);
+    if (!parsed.ok) throw new DialError('ERR_DIAL', `bad backend address ${address}: ${parsed.message}`);
     hp = parsed.value;
     parsedAddresses.set(address, hp);
   }

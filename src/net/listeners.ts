@@ -3,6 +3,7 @@
  * DoS protection) can refuse a connection for the price of a close.
  */
 import net from 'node:net';
+import { ListenError } from '../errors.js';
 import { formatHostPort, type HostPort } from '../shared/address.js';
 
 export interface Listening {
@@ -38,7 +39,7 @@ export async function listen(addresses: HostPort[], onSocket: (socket: net.Socke
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-    throw Object.assign(new Error(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`), { code: e.code });
+    throw new ListenError(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`, e.code, { cause: err });
   }
   return {
     servers,

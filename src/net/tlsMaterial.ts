@@ -3,26 +3,15 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import type { TlsFiles } from '../config/types.js';
 import type { TlsMaterial } from './tlsTerminator.js';
-import { checkTrustAnchors, TrustError } from './trust.js';
-
-export type TlsSetupCode = 'ERR_TLS_SETUP' | 'ERR_CA_PUBLIC' | 'ERR_CA_NOT_CA' | 'ERR_CA_INVALID';
-
-export class TlsSetupError extends Error {
-  constructor(
-    message: string,
-    /** ERR_TLS_SETUP, or the trust anchor's own code (ERR_CA_PUBLIC, …). */
-    readonly code: TlsSetupCode = 'ERR_TLS_SETUP',
-  ) {
-    super(message);
-    this.name = 'TlsSetupError';
-  }
-}
+import { TlsMaterialError } from '../errors.js';
+import { checkTrustAnchors } from './trust.js';
 
 function read(file: string, what: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new TlsSetupError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new TlsMaterialError('ERR_TLS_SETUP', `cannot read ${what} ${file}: ${why}`, { cause: err });
   }
 }
 
@@ -32,15 +21,12 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
     key: read(files.keyFile, 'private key'),
     ca: read(files.caFile, 'CA certificate'),
   };
-  try {
-    checkTrustAnchors(material.ca, files.caFile);
-  } catch (err) {
-    throw new TlsSetupError((err as Error).message, err instanceof TrustError ? err.code : 'ERR_TLS_SETUP');
-  }
+  checkTrustAnchors(material.ca, files.caFile); // throws TlsMaterialError with the trust anchor's own code
   try {
     tls.createSecureContext(material); // bad PEM, key not matching the certificate, …
   } catch (err) {
-    throw new TlsSetupError(`sslCertificate ${files.certFile} / ${files.keyFile}: ${(err as Error).message}`);
+    const why = (err as Error).message;
+    throw new TlsMaterialError('ERR_TLS_SETUP', `sslCertificate ${files.certFile} / ${files.keyFile}: ${why}`, { cause: err });
   }
   return material;
 }

@@ -4,17 +4,7 @@
  */
 import { rootCertificates } from 'node:tls';
 import { X509Certificate as CryptoX509 } from 'node:crypto';
-
-
-export class TrustError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'ERR_CA_PUBLIC' | 'ERR_CA_NOT_CA' | 'ERR_CA_INVALID' = 'ERR_CA_INVALID',
-  ) {
-    super(message);
-    this.name = 'TrustError';
-  }
-}
+import { TlsMaterialError } from '../errors.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -24,30 +14,38 @@ function publicRoots(): Set<string> {
   return publicFingerprints;
 }
 
-/** Checks a CA bundle (PEM text) and returns its certificates; throws TrustError with a clear reason. */
+/** Checks a CA bundle (PEM text) and returns its certificates; throws TlsMaterialError with a clear reason. */
 export function checkTrustAnchors(pem: string, file: string): CryptoX509[] {
   const blocks = pem.match(PEM_CERT) ?? [];
-  if (blocks.length === 0) throw new TrustError(`${file}: no PEM certificate found in the CA file`);
+  if (blocks.length === 0) {
+    throw new TlsMaterialError('ERR_CA_INVALID', `${file}: no PEM certificate found in the CA file`);
+  }
   // OpenSSL reads "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" as one certificate: the second CA
   // would be silently ignored.
   if (/-----END CERTIFICATE-----[ \t]*-----BEGIN/.test(pem)) {
-    throw new TrustError(`${file}: two certificates are joined on one line; put a line break after each "-----END CERTIFICATE-----"`);
+    throw new TlsMaterialError(
+      'ERR_CA_INVALID',
+      `${file}: two certificates are joined on one line; put a line break after each "-----END CERTIFICATE-----"`,
+    );
   }
   return blocks.map((block, i) => {
     let cert: CryptoX509;
     try {
       cert = new CryptoX509(block);
     } catch (err) {
-      throw new TrustError(`${file}: certificate #${i + 1} cannot be parsed (${(err as Error).message})`);
+      const why = (err as Error).message;
+      throw new TlsMaterialError('ERR_CA_INVALID', `${file}: certificate #${i + 1} cannot be parsed (${why})`, { cause: err });
     }
     if (publicRoots().has(cert.fingerprint256)) {
-      throw new TrustError(
+      throw new TlsMaterialError(
+        'ERR_CA_PUBLIC',
         `${file}: "${cert.subject.replace(/\n/g, ', ')}" is a public CA from the system trust store; ` +
           'mxproxy only trusts the project\'s own CA (create one with `mxproxy certs init`)',
-        'ERR_CA_PUBLIC',
       );
     }
-    if (!cert.ca) throw new TrustError(`${file}: "${cert.subject.replace(/\n/g, ', ')}" is not a CA certificate`, 'ERR_CA_NOT_CA');
+    if (!cert.ca) {
+      throw new TlsMaterialError('ERR_CA_NOT_CA', `${file}: "${cert.subject.replace(/\n/g, ', ')}" is not a CA certificate`);
+    }
     return cert;
   });
 }

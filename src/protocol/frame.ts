@@ -3,7 +3,8 @@
  * client, one reply frame from the proxy; after an ok reply the connection carries raw bytes.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ReplyCode } from '../shared/codes.js';
+import { ProtocolError } from '../errors.js';
+import type { ReplyCode } from '../shared/codes.js';
 
 export const PROTOCOL_VERSION = 1;
 export const ALPN_PROTOCOL = 'mxproxy/1';
@@ -35,49 +36,50 @@ export const encodeReply = (reply: Reply): Buffer => encodeFrame(reply as unknow
 /** The ok reply never changes: encode it once. */
 export const OK_REPLY: Buffer = encodeReply({ v: 1, ok: true });
 
-export class FrameError extends Error {
-  readonly code = ReplyCode.BAD_REQUEST;
-}
-
-/** Decodes a frame body (without its length header) into a msgpack value; throws FrameError on bad bytes. */
+/** Decodes a frame body (without its length header) into a msgpack value; throws ProtocolError on bad bytes. */
 export function decodeBody(body: Uint8Array): unknown {
   try {
     return unpackr.unpack(body);
   } catch (err) {
-    throw new FrameError(`frame body is not valid msgpack (${(err as Error).message})`);
+    throw new ProtocolError('ERR_BAD_REQUEST', `frame body is not valid msgpack (${(err as Error).message})`, { cause: err });
   }
 }
 
-/** Validates a decoded request body. Unknown extra keys are ignored (forward compatibility). */
+/** Validates a decoded request body (else ProtocolError ERR_BAD_REQUEST). Unknown extra keys are ignored (forward
+ * compatibility). */
 export function parseRequest(value: unknown): Request {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new FrameError('request frame must hold a msgpack map');
+    throw new ProtocolError('ERR_BAD_REQUEST', 'request frame must hold a msgpack map');
   }
   const map = value as Record<string, unknown>;
   if (map.v !== PROTOCOL_VERSION) {
-    throw new FrameError(`unsupported protocol version ${JSON.stringify(map.v)} (this proxy speaks v${PROTOCOL_VERSION})`);
+    throw new ProtocolError(
+      'ERR_BAD_REQUEST',
+      `unsupported protocol version ${JSON.stringify(map.v)} (this proxy speaks v${PROTOCOL_VERSION})`,
+    );
   }
   const target = map.target;
   if (typeof target !== 'string' || target.length === 0) {
-    throw new FrameError('request frame has no "target" string');
+    throw new ProtocolError('ERR_BAD_REQUEST', 'request frame has no "target" string');
   }
   if (target.length > MAX_TARGET_LENGTH) {
-    throw new FrameError(`target name longer than ${MAX_TARGET_LENGTH} characters`);
+    throw new ProtocolError('ERR_BAD_REQUEST', `target name longer than ${MAX_TARGET_LENGTH} characters`);
   }
   return { v: PROTOCOL_VERSION, target };
 }
 
+/** Validates a decoded reply body (else ProtocolError ERR_BAD_REPLY). */
 export function parseReply(value: unknown): Reply {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new FrameError('reply frame must hold a msgpack map');
+    throw new ProtocolError('ERR_BAD_REPLY', 'reply frame must hold a msgpack map');
   }
   const map = value as Record<string, unknown>;
-  if (map.v !== PROTOCOL_VERSION) throw new FrameError(`unsupported reply version ${JSON.stringify(map.v)}`);
+  if (map.v !== PROTOCOL_VERSION) throw new ProtocolError('ERR_BAD_REPLY', `unsupported reply version ${JSON.stringify(map.v)}`);
   if (map.ok === true) return { v: 1, ok: true };
   if (map.ok === false && typeof map.code === 'string') {
     return { v: 1, ok: false, code: map.code as ReplyCode, message: typeof map.message === 'string' ? map.message : '' };
   }
-  throw new FrameError('reply frame has neither ok:true nor ok:false with a code');
+  throw new ProtocolError('ERR_BAD_REPLY', 'reply frame has neither ok:true nor ok:false with a code');
 }
 
 export type FrameResult =

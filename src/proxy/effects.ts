@@ -9,6 +9,7 @@ import type { CloseMode, ConnectionOutput, TimerName } from '../../machines/conn
 import type { Authorizer } from '../auth/rules.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
+import { InternalError } from '../errors.js';
 import { connMeta, type Logger } from '../log.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
@@ -107,7 +108,7 @@ export function createEffects(deps: EffectsDeps) {
 
     readRequest: guarded('readRequest', (p) => {
       const client = p.client;
-      if (!client) throw new Error('no TLS socket to read the request from');
+      if (!client) throw new InternalError('no TLS socket to read the request from');
       const reader = new FrameReader(deps.config().maxRequestBytes);
       const stop = () => {
         client.pause();
@@ -167,7 +168,7 @@ export function createEffects(deps: EffectsDeps) {
 
     link: guarded('link', (p) => {
       const { client, server } = p;
-      if (!client || !server) throw new Error('link without both sockets');
+      if (!client || !server) throw new InternalError('link without both sockets');
       // The reply goes out on its own, first: with noDelay on both sockets the client's first answer is not
       // held back by Nagle or a delayed ACK.
       client.write(OK_REPLY);

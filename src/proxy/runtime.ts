@@ -14,10 +14,11 @@ import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
+import { TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
-import { loadTlsMaterial, TlsSetupError } from '../net/tlsMaterial.js';
+import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
 import { formatHostPort } from '../shared/address.js';
 import { EventRecorder } from '../eventlog/recorder.js';
@@ -64,7 +65,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const clock = opts.clock ?? systemClock;
   let material = opts.tls;
   if (!material) {
-    if (!config.tls) throw new TlsSetupError(`${config.file}: no sslCertificate entry in [proxy]`);
+    if (!config.tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${config.file}: no sslCertificate entry in [proxy]`);
     material = loadTlsMaterial(config.tls);
   }
 

@@ -2,6 +2,7 @@
  * What `mxproxy replay` shows: a connection id, a target, a time window. Replay itself always sees every
  * record (a connection can only be reproduced from all of its events); these decide only what is printed.
  */
+import { UsageError } from '../errors.js';
 
 export interface ReplayFilter {
   /** Connection id as in the log (base 36). */
@@ -62,9 +63,6 @@ export const TIME_SYNTAX =
   'use ISO 8601 (2026-11-25T03:12:00Z, or without a zone for local time), HH:MM[:SS[.mmm]] ' +
   '(local time on the day the log started), or ms since the epoch';
 
-/** A --from/--until value that cannot be read; the message says why and what is accepted. */
-export class TimeSyntaxError extends Error {}
-
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 const CLOCK = /^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,3}))?)?$/;
@@ -73,12 +71,13 @@ const millis = (frac: string | undefined): number => (frac ? Number(frac.padEnd(
 
 /**
  * Reads a time given on the command line. `logStarted` (ms since the epoch, from the log's header) gives the
- * day for a bare HH:MM; without it such a time is an error.
+ * day for a bare HH:MM; without it such a time is an error. A value that cannot be read is a UsageError whose
+ * message says why and what is accepted.
  */
 export function parseTime(text: string, logStarted: number | undefined): number {
   const s = text.trim();
   const bad = (why: string): never => {
-    throw new TimeSyntaxError(`"${text}" ${why}; ${TIME_SYNTAX}`);
+    throw new UsageError(`"${text}" ${why}; ${TIME_SYNTAX}`);
   };
   if (/^\d+(\.\d+)?$/.test(s)) {
     const n = Number(s);

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ProxyConnectError, ProxyDeclinedError, connect } from '../../src/client/connect.js';
+import { connect } from '../../src/client/connect.js';
+import { ProxyConnectError, ProxyDeclinedError } from '../../src/errors.js';
 import { digestUntilEnd, echoHandler, sha256, startBackend, startHarness, type Backend, type Harness } from '../helpers/harness.js';
 import { createTestPki, type CertFiles, type TestPki } from '../helpers/pki.js';
 

@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import {
-  CertificateError,
   createCa,
   describeCertificate,
   issueCertificate,
@@ -16,6 +15,7 @@ import {
   type Issued,
   type KeyAlgorithm,
 } from '../../src/certs/index.js';
+import { TlsMaterialError } from '../../src/errors.js';
 import { createTestPki, readTls, type CertFiles, type TestPki } from '../helpers/pki.js';
 
 const OPENSSL = '/usr/bin/openssl';
@@ -307,7 +307,7 @@ describe('certificate contents', T, () => {
     assert.deepEqual(describeCertificate(leaf.certPem).san, ['DNS:historian.plant.local', 'URI:spiffe://plant/historian']);
     const client = await issueCertificate(ca, { kind: 'client', commonName: 'operator 7' });
     assert.deepEqual(describeCertificate(client.certPem).san, [], 'no SAN on a client certificate without SAN entries');
-    await assert.rejects(issueCertificate(ca, { kind: 'server', commonName: 'not a host name' }), CertificateError);
+    await assert.rejects(issueCertificate(ca, { kind: 'server', commonName: 'not a host name' }), TlsMaterialError);
   });
 
   it('keeps special characters of the common name verbatim', T, async () => {
@@ -390,7 +390,7 @@ describe('certificate contents', T, () => {
     }
   });
 
-  it('refuses bad input with CertificateError', T, async () => {
+  it('refuses bad input with TlsMaterialError', T, async () => {
     const leaf = await issueCertificate(ca, { kind: 'client', commonName: 'leaf' });
     const other = await createCa({ commonName: 'Other' });
     const cases: Array<[string, () => Promise<Issued>, RegExp]> = [
@@ -409,7 +409,7 @@ describe('certificate contents', T, () => {
     ];
     for (const [what, fn, message] of cases) {
       await assert.rejects(fn(), (err: Error) => {
-        assert.ok(err instanceof CertificateError, `${what}: ${err.name}: ${err.message}`);
+        assert.ok(err instanceof TlsMaterialError, `${what}: ${err.name}: ${err.message}`);
         assert.match(err.message, message, what);
         return true;
       });
@@ -459,7 +459,7 @@ describe('writeIssued', T, () => {
 
   it('refuses a base name that is a path', T, async () => {
     for (const base of ['', '..', 'a/b', 'a\\b']) {
-      await assert.rejects(writeIssued(dir, base, issued), CertificateError, JSON.stringify(base));
+      await assert.rejects(writeIssued(dir, base, issued), TlsMaterialError, JSON.stringify(base));
     }
   });
 });

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   CLIENT_KEYS,
-  ConfigError,
   describeClientConfig,
   readClientConfig,
   type ClientConfig,
   type ReadClientConfigOptions,
 } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors.js';
 
 const FILE = '/etc/mxproxy/client.config';
 const read = (text: string, opts: ReadClientConfigOptions = {}): ClientConfig =>

@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  ConfigError,
   DEFAULTS,
   describeConfig,
   loadProxyConfig,
@@ -15,6 +14,7 @@ import {
   type ConfigIssue,
   type ProxyConfig,
 } from '../../src/config/index.js';
+import { ConfigError } from '../../src/errors.js';
 
 let dir: string;
 let certs: { cert: string; key: string; ca: string };

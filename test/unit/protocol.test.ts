@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  FrameError,
   FrameReader,
   OK_REPLY,
   decodeBody,
@@ -12,6 +11,7 @@ import {
   parseReply,
   parseRequest,
 } from '../../src/protocol/frame.js';
+import { ProtocolError } from '../../src/errors.js';
 import { ALL_REPLY_CODES, isReplyCode } from '../../src/shared/codes.js';
 
 describe('FrameReader', () => {
@@ -54,14 +54,14 @@ describe('request validation', () => {
     ['a numeric target', { v: 1, target: 5 }],
     ['an overlong target', { v: 1, target: 'x'.repeat(256) }],
   ] as const) {
-    it(`refuses ${name} with a FrameError carrying ERR_BAD_REQUEST`, () => {
-      assert.throws(() => parseRequest(value), (e: unknown) => e instanceof FrameError && e.code === 'ERR_BAD_REQUEST');
+    it(`refuses ${name} with a ProtocolError carrying ERR_BAD_REQUEST`, () => {
+      assert.throws(() => parseRequest(value), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_BAD_REQUEST');
     });
   }
 
   it('refuses bytes that are not msgpack, and msgpack that is not a request', () => {
-    assert.throws(() => decodeBody(Buffer.from([0x82, 0xa1])), FrameError); // a map cut short
-    assert.throws(() => parseRequest(decodeBody(Buffer.from([0xc1]))), FrameError); // the never-used byte
+    assert.throws(() => decodeBody(Buffer.from([0x82, 0xa1])), ProtocolError); // a map cut short
+    assert.throws(() => parseRequest(decodeBody(Buffer.from([0xc1]))), ProtocolError); // the never-used byte
   });
 });
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { rootCertificates } from 'node:tls';
 import { describe, it } from 'node:test';
 import { createCa, issueCertificate } from '../../src/certs/index.js';
-import { TrustError, checkTrustAnchors } from '../../src/net/trust.js';
+import { TlsMaterialError } from '../../src/errors.js';
+import { checkTrustAnchors } from '../../src/net/trust.js';
 
 describe('trust anchors', () => {
   it('accepts the project CA', async () => {
@@ -15,7 +16,7 @@ describe('trust anchors', () => {
     assert.ok(rootCertificates.length > 0);
     assert.throws(
       () => checkTrustAnchors(rootCertificates[0]!, 'public.pem'),
-      (e: unknown) => e instanceof TrustError && e.code === 'ERR_CA_PUBLIC' && /public CA/.test(e.message),
+      (e: unknown) => e instanceof TlsMaterialError && e.code === 'ERR_CA_PUBLIC' && /public CA/.test(e.message),
     );
   });
 
@@ -27,7 +28,7 @@ describe('trust anchors', () => {
   it('refuses a leaf certificate as anchor, and a file without certificates', async () => {
     const ca = await createCa({ commonName: 'plant CA' });
     const leaf = await issueCertificate(ca, { kind: 'server', commonName: 'localhost' });
-    assert.throws(() => checkTrustAnchors(leaf.certPem, 'leaf.pem'), (e: unknown) => e instanceof TrustError && e.code === 'ERR_CA_NOT_CA');
+    assert.throws(() => checkTrustAnchors(leaf.certPem, 'leaf.pem'), (e: unknown) => e instanceof TlsMaterialError && e.code === 'ERR_CA_NOT_CA');
     assert.throws(() => checkTrustAnchors('not a pem', 'x.pem'), /no PEM certificate/);
   });
 
