@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyConnectError, ProxyDeclinedError } from '../errors.js';
-import { parseHostPort, type HostPort } from '../shared/address.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../protocol/frame.js';
 
 export interface ConnectOptions {
@@ -49,7 +49,7 @@ export function connect(opts: ConnectOptions): Promise<tls.TLSSocket> {
     socket.setNoDelay(true);
     const reader = new FrameReader(1 << 16);
     let settled = false;
-    const timer = setTimeout(() => fail(new ProxyConnectError('ETIMEDOUT', `no reply from ${host}:${port} within ${opts.timeout ?? 10_000} ms`)), opts.timeout ?? 10_000);
+    const timer = setTimeout(() => fail(new ProxyConnectError('ETIMEDOUT', `no reply from ${formatHostPort({ host, port })} within ${opts.timeout ?? 10_000} ms`)), opts.timeout ?? 10_000);
     const cleanup = () => {
       clearTimeout(timer);
       socket.off('readable', onReadable);

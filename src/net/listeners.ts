@@ -39,7 +39,8 @@ export async function listen(addresses: HostPort[], onSocket: (socket: net.Socke
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-    throw new ListenError(`cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code ?? e.message}`, e.code, { cause: err });
+    const where = e.address !== undefined && e.port !== undefined ? formatHostPort({ host: e.address, port: e.port }) : '?';
+    throw new ListenError(`cannot listen on ${where}: ${e.code ?? e.message}`, e.code, { cause: err });
   }
   return {
     servers,
