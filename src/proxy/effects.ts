@@ -13,6 +13,7 @@ import { connMeta, type Logger } from '../log.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { ReplyCode } from '../shared/codes.js';
+import { printable } from '../shared/printable.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
 
@@ -53,6 +54,9 @@ const TIMER_MS: Record<TimerName, (c: ProxyConfig) => number> = {
   connect: (c) => c.connectTimeout,
   teardown: (c) => c.teardownTimeout,
 };
+
+/** Longest decline or refusal message in a log line (characters of escaped text). */
+const MESSAGE_MAX = 512;
 
 /** Declines a plant operator should see without asking for them. */
 const LOUD_DECLINES = new Set<string>([ReplyCode.NOT_ALLOWED, ReplyCode.UNKNOWN_TARGET, ReplyCode.TARGET_UNREACHABLE]);
@@ -187,7 +191,8 @@ export function createEffects(deps: EffectsDeps) {
 
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {
       p.stopReading?.();
-      log(LOUD_DECLINES.has(code) ? 'warn' : dispatchLevel, `decline ${code}: ${message}`, p);
+      // The message may quote the client's target and identity (and a bad request's own bytes): printed escaped.
+      log(LOUD_DECLINES.has(code) ? 'warn' : dispatchLevel, `decline ${code}: ${printable(message, MESSAGE_MAX)}`, p);
       const client = p.client;
       if (!client) {
         p.raw.destroy();
@@ -231,7 +236,7 @@ export function createEffects(deps: EffectsDeps) {
     p.raw.destroy();
     if (out.reason?.startsWith('tls-failed:')) {
       const quiet = out.reason === 'tls-failed:ECONNRESET';
-      log(quiet ? 'debug' : 'info', `tls refused: ${out.message ?? out.reason}`, p, () => ({ reason: out.reason }));
+      log(quiet ? 'debug' : 'info', `tls refused: ${printable(out.message ?? out.reason, MESSAGE_MAX)}`, p, () => ({ reason: out.reason }));
       return;
     }
     log(dispatchLevel, 'unlink', p, () => ({
