@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { ConfigEntry } from './parse.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
+import { parseIdentityPattern } from '../shared/identity.js';
 import {
   DEFAULTS,
   type AllowRule,
@@ -104,11 +105,12 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
   {
     name: 'allow',
     type: 'string',
-    syntax: 'allow = "<identity-glob> <target> [<target> ...]"',
+    syntax: 'allow = "[cn:|dns:|uri:]<identity-glob> <target> [<target> ...]"',
     default: undefined,
     repeatable: true,
     description:
-      'Lets clients whose certificate identity matches <identity-glob> reach the given targets. A target is a ' +
+      'Lets clients whose certificate identity matches <identity-glob> reach the given targets. With cn:, dns: ' +
+      'or uri: the glob matches only the subject CN, a SAN DNS or a SAN URI entry; bare, any of them. A target is a ' +
       'server name or a glob over server names; "*" matches any run of characters, "?" one character. A plain ' +
       'name must be defined by a server entry (anywhere in the section).',
     example: 'allow = "hmi-* scada1 historian-?"',
@@ -322,6 +324,8 @@ const allowSchema = z
     if (parts.length < 2) {
       ctx.addIssue({ code: 'custom', message: `allow "${parts[0] ?? ''}" names no target: expected "<identity-glob> <target> [...]"` });
     }
+    const identity = parseIdentityPattern(parts[0] ?? '');
+    if (!identity.ok) ctx.addIssue({ code: 'custom', message: identity.message });
     for (const t of parts.slice(1)) {
       if (!TARGET_GLOB_RE.test(t)) {
         ctx.addIssue({
@@ -552,8 +556,9 @@ export function buildProxyConfig(
           break;
         }
         const [identity, ...targets] = r.data;
-        if (identity === undefined) break;
-        allow.push({ identity, targets, source: { file, line: e.line } });
+        const pattern = parseIdentityPattern(identity ?? '');
+        if (identity === undefined || !pattern.ok) break;
+        allow.push({ identity, field: pattern.field, glob: pattern.glob, targets, source: { file, line: e.line } });
         allowTargets.push({ entry: e, targets });
         break;
       }

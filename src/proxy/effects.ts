@@ -13,7 +13,8 @@ import { connMeta, type Logger } from '../log.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { ReplyCode } from '../shared/codes.js';
-import { printable } from '../shared/printable.js';
+import { decodeIdentity, encodeIdentity, type Identity } from '../shared/identity.js';
+import { printable, PRINTABLE_MAX, truncate } from '../shared/printable.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
 
@@ -31,6 +32,9 @@ export interface Pair {
   timers: Partial<Record<TimerName, TimerHandle>>;
   identity: string | null;
   target: string | null;
+  /** Once authorized: the name that matched (`dns:hmi.plant.local`) and the rule's `file:line`. */
+  matched: string | null;
+  rule: string | null;
   acceptedAt: number;
 }
 
@@ -141,9 +145,18 @@ export function createEffects(deps: EffectsDeps) {
     }),
 
     authorize: guarded<{ identity: string; identities: string[]; target: string }>('authorize', (p, _args, params) => {
-      const d = deps.authorizer().decide(params.identities, params.target);
-      if (d.ok) bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses });
-      else bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
+      // TLS_OK carries the names as `cn:…`, `dns:…`, `uri:…` (src/shared/identity.ts); one without a kind
+      // matches no rule.
+      const identities = params.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
+      const d = deps.authorizer().decide(identities, params.target);
+      if (d.ok) {
+        p.matched = truncate(encodeIdentity(d.matched), PRINTABLE_MAX);
+        p.rule = d.rule.where;
+        log(dispatchLevel, 'authorized', p, () => ({ matched: p.matched, rule: d.rule.where, allow: d.rule.text }));
+        bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses });
+      } else {
+        bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
+      }
     }),
 
     dialBackend: guarded<{ attempt: number; address: string }>('dialBackend', (p, _args, { attempt, address }) => {
@@ -186,7 +199,11 @@ export function createEffects(deps: EffectsDeps) {
         client.on('data', (chunk: Buffer) => onChunk(p.id, 'up', chunk));
         server.on('data', (chunk: Buffer) => onChunk(p.id, 'down', chunk));
       }
-      log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined }));
+      log(dispatchLevel, 'link', p, () => ({
+        backend: server.remoteAddress ? `${server.remoteAddress}:${server.remotePort}` : undefined,
+        matched: p.matched ?? undefined,
+        rule: p.rule ?? undefined,
+      }));
     }),
 
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {
