@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   eventLog: ['ERR_EVENT_LOG_OPEN'],
   usage: ['ERR_USAGE'],
   internal: ['ERR_INTERNAL_STATE'],
+  /** Never thrown: the proxy's own verdicts when it refuses a verified certificate (`tls-failed:<verdict>`). */
+  tlsRefusal: ['ERR_MULTIPLE_CN'],
 } as const;
 
 type CodesOf<F extends keyof typeof ERROR_CODES> = (typeof ERROR_CODES)[F][number];

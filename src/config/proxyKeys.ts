@@ -92,11 +92,12 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
   {
     name: 'allow',
     type: 'string',
-    syntax: 'allow = "<identity-glob> <target> [<target> ...]"',
+    syntax: 'allow = "[cn:|dns:|uri:]<identity-glob> <target> [<target> ...]"',
     default: undefined,
     repeatable: true,
     description:
-      'Lets clients whose certificate identity matches <identity-glob> reach the given targets. A target is a ' +
+      'Lets clients whose certificate identity matches <identity-glob> reach the given targets. With cn:, dns: ' +
+      'or uri: the glob matches only the subject CN, a SAN DNS or a SAN URI entry; bare, any of them. A target is a ' +
       'server name or a glob over server names; "*" matches any run of characters, "?" one character. A plain ' +
       'name must be defined by a server entry (anywhere in the section).',
     example: 'allow = "hmi-* scada1 historian-?"',

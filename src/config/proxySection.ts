@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
+import { parseIdentityPattern } from '../shared/identity.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
@@ -173,8 +174,9 @@ export function buildProxyConfig(
           break;
         }
         const [identity, ...targets] = r.data;
-        if (identity === undefined) break;
-        allow.push({ identity, targets, source: { file, line: e.line } });
+        const pattern = parseIdentityPattern(identity ?? '');
+        if (identity === undefined || !pattern.ok) break;
+        allow.push({ identity, field: pattern.field, glob: pattern.glob, targets, source: { file, line: e.line } });
         allowTargets.push({ entry: e, targets });
         break;
       }

@@ -2,6 +2,7 @@
  * Value schemas (zod) for config entries: what one value must look like and what it becomes. Every issue
  * carries a hand-written message; users never see zod's own wording. Used by the [proxy] and [client] builders.
  */
+import { parseIdentityPattern } from '../shared/identity.js';
 import { z } from 'zod';
 import { parseHostPort, type HostPort } from '../shared/address.js';
 import { NUMBER_BOUNDS, type NumberKey } from './proxyKeys.js';
@@ -84,6 +85,8 @@ export const allowSchema = z
     if (parts.length < 2) {
       ctx.addIssue({ code: 'custom', message: `allow "${parts[0] ?? ''}" names no target: expected "<identity-glob> <target> [...]"` });
     }
+    const identity = parseIdentityPattern(parts[0] ?? '');
+    if (!identity.ok) ctx.addIssue({ code: 'custom', message: identity.message });
     for (const t of parts.slice(1)) {
       if (!TARGET_GLOB_RE.test(t)) {
         ctx.addIssue({

@@ -1,6 +1,7 @@
 /** The effective configuration, after parsing, validation and defaults. */
 import type { HostPort } from '../shared/address.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
+import type { IdentityField } from '../shared/identity.js';
 
 /** A named backend; more than one address means redundant servers, tried in order until one accepts. */
 export interface TargetServer {
@@ -10,9 +11,14 @@ export interface TargetServer {
   source: SourceRef;
 }
 
-/** `allow = "<identity-glob> <target-glob> [...]"` */
+/** `allow = "[cn:|dns:|uri:]<identity-glob> <target-glob> [...]"` */
 export interface AllowRule {
+  /** As written, with its field prefix if any: `dns:*.plant.local`. */
   identity: string;
+  /** The certificate field the glob matches; `any` (no prefix): the CN, a SAN DNS or a SAN URI entry. */
+  field: IdentityField;
+  /** `identity` without the prefix. */
+  glob: string;
   targets: string[];
   source: SourceRef;
 }

@@ -10,6 +10,7 @@ import { connect } from '../client/connect.js';
 import { DialError, ProxyDeclinedError, TlsMaterialError } from '../errors.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import type { Logger } from '../log.js';
+import { printable } from '../shared/printable.js';
 import { link } from './link.js';
 
 export interface ForwarderOptions {
@@ -125,7 +126,8 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
           err instanceof ProxyDeclinedError ? err.code
           : err instanceof DialError ? (err.causeCode ?? err.code)
           : (err.code ?? 'EUNKNOWN');
-        logger.warn(`${rule.target}: ${err instanceof ProxyDeclinedError ? 'declined by the proxy' : 'cannot connect'}`, {
+        // `error` quotes the proxy's reply, which quotes this client's target and identity: the log escapes fields.
+        logger.warn(`${printable(rule.target)}: ${err instanceof ProxyDeclinedError ? 'declined by the proxy' : 'cannot connect'}`, {
           target: rule.target,
           peer,
           via,

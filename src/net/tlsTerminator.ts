@@ -6,7 +6,8 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
-import { identitiesOf } from './identity.js';
+import { encodeIdentity } from '../shared/identity.js';
+import { certificateIdentities } from './identity.js';
 import { errorCode } from './socketEvents.js';
 
 export interface TlsMaterial {
@@ -16,7 +17,12 @@ export interface TlsMaterial {
 }
 
 export interface TlsOutcome {
-  ok(raw: Socket, socket: tls.TLSSocket, info: { identities: string[]; protocol: string; alpn: string | null; resumed: boolean }): void;
+  /** `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`. */
+  ok(
+    raw: Socket,
+    socket: tls.TLSSocket,
+    info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean },
+  ): void;
   failed(raw: Socket, code: string, message: string): void;
 }
 
@@ -46,8 +52,17 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
       socket.destroy();
       return;
     }
+    const names = certificateIdentities(socket.getPeerCertificate(false));
+    if (!names.ok) {
+      // Verified by Node, refused here (more than one CN): as a TLS failure, before any request is read.
+      socket.destroy();
+      raw.destroy();
+      outcome.failed(raw, names.code, names.message);
+      return;
+    }
     outcome.ok(raw, socket, {
-      identities: identitiesOf(socket.getPeerCertificate(false)),
+      identity: names.identities[0]?.value ?? null,
+      identities: names.identities.map(encodeIdentity),
       protocol: socket.getProtocol() ?? 'unknown',
       alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
       resumed: socket.isSessionReused(),

@@ -15,6 +15,8 @@ import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { formatHostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
+import { decodeIdentity, encodeIdentity, type Identity } from '../shared/identity.js';
+import { printable, PRINTABLE_MAX, truncate } from '../shared/printable.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
 
@@ -32,6 +34,9 @@ export interface Pair {
   timers: Partial<Record<TimerName, TimerHandle>>;
   identity: string | null;
   target: string | null;
+  /** Once authorized: the name that matched (`dns:hmi.plant.local`) and the rule's `file:line`. */
+  matched: string | null;
+  rule: string | null;
   acceptedAt: number;
 }
 
@@ -55,6 +60,9 @@ const TIMER_MS: Record<TimerName, (c: ProxyConfig) => number> = {
   connect: (c) => c.connectTimeout,
   teardown: (c) => c.teardownTimeout,
 };
+
+/** Longest decline or refusal message in a log line (characters of escaped text). */
+const MESSAGE_MAX = 512;
 
 /** Declines a plant operator should see without asking for them. */
 const LOUD_DECLINES = new Set<string>([ReplyCode.NOT_ALLOWED, ReplyCode.UNKNOWN_TARGET, ReplyCode.TARGET_UNREACHABLE]);
@@ -139,9 +147,18 @@ export function createEffects(deps: EffectsDeps) {
     }),
 
     authorize: guarded<{ identity: string; identities: string[]; target: string }>('authorize', (p, _args, params) => {
-      const d = deps.authorizer().decide(params.identities, params.target);
-      if (d.ok) bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses });
-      else bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
+      // TLS_OK carries the names as `cn:…`, `dns:…`, `uri:…` (src/shared/identity.ts); one without a kind
+      // matches no rule.
+      const identities = params.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
+      const d = deps.authorizer().decide(identities, params.target);
+      if (d.ok) {
+        p.matched = truncate(encodeIdentity(d.matched), PRINTABLE_MAX);
+        p.rule = d.rule.where;
+        log(dispatchLevel, 'authorized', p, () => ({ matched: p.matched, rule: d.rule.where, allow: d.rule.text }));
+        bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses, matched: p.matched, rule: d.rule.where });
+      } else {
+        bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
+      }
     }),
 
     dialBackend: guarded<{ attempt: number; address: string }>('dialBackend', (p, _args, { attempt, address }) => {
@@ -184,12 +201,17 @@ export function createEffects(deps: EffectsDeps) {
         client.on('data', (chunk: Buffer) => onChunk(p.id, 'up', chunk));
         server.on('data', (chunk: Buffer) => onChunk(p.id, 'down', chunk));
       }
-      log(dispatchLevel, 'link', p, () => ({ backend: server.remoteAddress ? formatHostPort({ host: server.remoteAddress, port: server.remotePort ?? 0 }) : undefined }));
+      log(dispatchLevel, 'link', p, () => ({
+        backend: server.remoteAddress ? formatHostPort({ host: server.remoteAddress, port: server.remotePort ?? 0 }) : undefined,
+        matched: p.matched ?? undefined,
+        rule: p.rule ?? undefined,
+      }));
     }),
 
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {
       p.stopReading?.();
-      log(LOUD_DECLINES.has(code) ? 'warn' : dispatchLevel, `decline ${code}: ${message}`, p);
+      // The message may quote the client's target and identity (and a bad request's own bytes): printed escaped.
+      log(LOUD_DECLINES.has(code) ? 'warn' : dispatchLevel, `decline ${code}: ${printable(message, MESSAGE_MAX)}`, p);
       const client = p.client;
       if (!client) {
         p.raw.destroy();
@@ -233,7 +255,7 @@ export function createEffects(deps: EffectsDeps) {
     p.raw.destroy();
     if (out.reason?.startsWith('tls-failed:')) {
       const quiet = out.reason === 'tls-failed:ECONNRESET';
-      log(quiet ? 'debug' : 'info', `tls refused: ${out.message ?? out.reason}`, p, () => ({ reason: out.reason }));
+      log(quiet ? 'debug' : 'info', `tls refused: ${printable(out.message ?? out.reason, MESSAGE_MAX)}`, p, () => ({ reason: out.reason }));
       return;
     }
     log(dispatchLevel, 'unlink', p, () => ({

@@ -152,8 +152,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       // when both are done (teardown), so data still on its way to a half-closed client is not lost.
       socket.allowHalfOpen = true;
       p.client = socket;
-      p.identity = info.identities[0] ?? null;
-      bus.emit({ type: 'TLS_OK', id: p.id, identity: p.identity ?? '', ...info });
+      p.identity = info.identity;
+      bus.emit({ type: 'TLS_OK', id: p.id, ...info, identity: info.identity ?? '' });
       bus.attach(lifecycle$(socket, 'client', p.id));
     },
     failed(raw, code, message) {
@@ -183,6 +183,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       timers: {},
       identity: null,
       target: null,
+      matched: null,
+      rule: null,
       acceptedAt: clock.now(),
     });
     accepted++;

@@ -1,14 +1,18 @@
 /** JSON lines for `mxproxy replay --format json`: records as they are, bytes as base64. */
+import { jsonSafe } from '../shared/printable.js';
 import type { ReplayRunsResult } from './runs.js';
 
-/** One value as a JSON line: Buffers/typed arrays as base64 strings, bigints as strings. Never throws. */
+/**
+ * One value as a JSON line: Buffers/typed arrays as base64 strings, bigints as strings, and what JSON leaves raw
+ * for a terminal to act on (DEL, C1 controls, U+2028/9, bidi overrides) as `\uXXXX` (the same value). Never throws.
+ */
 export function jsonLine(value: unknown): string {
-  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
+  return jsonSafe(JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
     const original = this[key];
     if (original instanceof Uint8Array) return Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64');
     if (typeof v === 'bigint') return String(v);
     return v;
-  });
+  }));
 }
 
 /** The final `{"summary": …}` object. */

@@ -13,6 +13,7 @@
  * Mermaid ids cannot contain dots, so each state path gets an id with `_` and the path as its label.
  */
 import type { LogRecord, TransitionRecord } from '../eventlog/records.js';
+import { printable } from '../shared/printable.js';
 import type { ConnectionView } from './connections.js';
 
 /** A Mermaid-safe id for a state path: "handshake.tls" → "handshake_tls". */
@@ -22,18 +23,19 @@ export function mermaidId(path: string): string {
   return /^[0-9]/.test(id) || /^(state|note|end|direction|class|classDef|click|style)$/.test(id) ? `s_${id}` : id || 's_';
 }
 
-const label = (s: string) => s.replace(/["\n]/g, ' ');
+/** Text from the log in a label or comment: escaped (see src/shared/printable.ts), no double quotes. */
+const label = (s: string) => printable(s).replace(/"/g, "'");
 
 /** The diagram's lines, from the connection's transition records in log order. */
 export function mermaidDiagram(view: Pick<ConnectionView, 'id' | 'peer' | 'target' | 'identity'>, records: LogRecord[]): string[] {
   const transitions = records.filter((r): r is TransitionRecord => r.k === 'x');
   const facts = [
-    `connection ${view.id}`,
-    view.peer ? `peer ${view.peer}` : '',
-    view.identity ? `identity ${view.identity}` : '',
-    view.target ? `target ${view.target}` : '',
+    `connection ${printable(view.id)}`,
+    view.peer ? `peer ${printable(view.peer)}` : '',
+    view.identity ? `identity ${printable(view.identity)}` : '',
+    view.target ? `target ${printable(view.target)}` : '',
   ].filter(Boolean);
-  const lines = ['stateDiagram-v2', `    %% ${label(facts.join(', '))}`];
+  const lines = ['stateDiagram-v2', `    %% ${facts.join(', ')}`];
 
   const states = new Map<string, string>();
   const idOf = (path: string): string => {

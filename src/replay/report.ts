@@ -4,8 +4,12 @@
  */
 import { ROOT_ID, type LogRecord } from '../eventlog/records.js';
 import { describeTransition, type Divergence } from './engine.js';
+import { printable, singleLine } from '../shared/printable.js';
 import type { ReplayRunsResult } from './runs.js';
 import { describeRecord, formatTimeOfDay } from './timeline.js';
+
+/** A transition as the report prints it: state names and events come from the log, escaped. */
+const transitionText = (t: Parameters<typeof describeTransition>[0]): string => printable(describeTransition(t), 512);
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
@@ -47,7 +51,7 @@ export function errorLine(r: ReplayRunsResult): string | undefined {
   if (!e) return undefined;
   const where = e.stop.message.includes(e.file) ? '' : `${e.file}: `;
   const at = e.stop.offset > 0 && !/\bbyte \d+/.test(e.stop.message) ? ` (at byte ${e.stop.offset})` : '';
-  return `${where}${e.stop.message}${at}`;
+  return singleLine(`${where}${e.stop.message}${at}`);
 }
 
 /**
@@ -55,8 +59,8 @@ export function errorLine(r: ReplayRunsResult): string | undefined {
  * match marked), then what replay did there.
  */
 export function divergenceReport(d: Divergence, context: LogRecord[]): string[] {
-  const who = d.id === ROOT_ID ? 'the proxy' : `connection ${d.id}`;
-  const lines = [`DIVERGENCE at record #${d.at}: ${d.message}`];
+  const who = d.id === ROOT_ID ? 'the proxy' : `connection ${printable(d.id)}`;
+  const lines = [`DIVERGENCE at record #${d.at}: ${printable(d.message, 1024)}`];
   if (context.length > 0) {
     lines.push(`  the log, last ${plural(context.length, 'record')} of ${who}:`);
     const width = Math.max(...context.map((r) => String(r.s).length));
@@ -67,8 +71,8 @@ export function divergenceReport(d: Divergence, context: LogRecord[]): string[] 
       if (r.k === 'e') lastEvent = r.e.type;
     }
   }
-  const actual = d.actual ? `${describeTransition(d.actual)}, caused by event #${d.actual.cause}` : 'no transition there';
+  const actual = d.actual ? `${transitionText(d.actual)}, caused by event #${d.actual.cause}` : 'no transition there';
   lines.push(`  replay made:  ${actual}`);
-  lines.push(`  the log has:  ${d.expected ? `${describeTransition(d.expected)} (record #${d.expected.s})` : 'no such transition'}`);
+  lines.push(`  the log has:  ${d.expected ? `${transitionText(d.expected)} (record #${d.expected.s})` : 'no such transition'}`);
   return lines;
 }

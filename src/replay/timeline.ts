@@ -10,9 +10,12 @@
  *     …
  *     traffic  up 3 chunks 120 B  down 2 chunks 1.4 kB
  *
- * Never throws on odd records: a log can come from anywhere, fields are read defensively.
+ * Never throws on odd records: a log can come from anywhere, fields are read defensively. Every text taken
+ * from a record is printed through `printable` (src/shared/printable.ts): a client's target or certificate
+ * name, or a log file written by someone else, cannot put a control character or a line break on the screen.
  */
 import type { HeaderRecord, LogRecord } from '../eventlog/records.js';
+import { printable, quoted as quotedPrintable, singleLine, truncate } from '../shared/printable.js';
 import { CHUNK_LIST_LIMIT, type ConnectionView } from './connections.js';
 
 export interface TimelineStyle {
@@ -52,13 +55,20 @@ export function formatBytes(n: number): string {
 const MESSAGE_MAX = 160;
 const PREVIEW_BYTES = 40;
 
-const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined ? '?' : JSON.stringify(v) ?? String(v));
+/** Longest value other than a message (characters of escaped text). */
+const VALUE_MAX = 256;
 
-/** A message in quotes, shortened. */
-function quoted(v: unknown): string {
-  const s = text(v);
-  return JSON.stringify(s.length > MESSAGE_MAX ? `${s.slice(0, MESSAGE_MAX)}…` : s);
+/** Any value of a record as text for a line: escaped, cut. */
+function text(v: unknown, max = VALUE_MAX): string {
+  if (typeof v === 'string') return printable(v, max);
+  if (v === undefined) return '?';
+  return singleLine(truncate(jsonText(v) ?? String(v), max));
 }
+
+const jsonText = (v: unknown): string | undefined => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+
+/** A message in quotes, escaped and shortened. */
+const quoted = (v: unknown): string => (typeof v === 'string' ? quotedPrintable(v, MESSAGE_MAX) : `"${text(v, MESSAGE_MAX)}"`);
 
 /** The first bytes of a chunk as text: printable ASCII kept, \n \r \t escaped, anything else a dot. */
 export function preview(b: Uint8Array, max = PREVIEW_BYTES): string {
@@ -114,7 +124,7 @@ export function describeEvent(e: Record<string, unknown>): string {
     default: {
       // An event this version does not know: its fields as they are.
       const { type: _type, id: _id, ...rest } = e;
-      const fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}` : '';
+      const fields = Object.keys(rest).length > 0 ? ` ${singleLine(truncate(jsonText(rest) ?? '', MESSAGE_MAX))}` : '';
       return `${type}${fields}`;
     }
   }
@@ -129,11 +139,11 @@ export function describeRecord(r: LogRecord, lastEvent?: string): string {
     case 'e':
       return describeEvent(r.e as unknown as Record<string, unknown>);
     case 'x': {
-      const cause = r.on !== lastEvent && r.on !== 'xstate.init' ? `  (on ${r.on})` : '';
-      return `    ${r.from === null ? '' : `${r.from} `}→ ${r.to}${cause}`;
+      const cause = r.on !== lastEvent && r.on !== 'xstate.init' ? `  (on ${text(r.on)})` : '';
+      return `    ${r.from === null ? '' : `${text(r.from)} `}→ ${text(r.to)}${cause}`;
     }
     case 'c':
-      return `chunk ${r.d.padEnd(4)} ${formatBytes(r.n)}${r.b ? ` ${preview(r.b)}` : ''}`;
+      return `chunk ${text(r.d).padEnd(4)} ${formatBytes(r.n)}${r.b ? ` ${preview(r.b)}` : ''}`;
   }
 }
 
@@ -166,7 +176,7 @@ export function formatConnection(view: ConnectionView, open: boolean, style: Tim
     ['target', view.target],
     ['backend', view.backend],
   ];
-  const head = [`connection ${view.id}`, ...facts.filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`)];
+  const head = [`connection ${text(view.id)}`, ...facts.filter(([, v]) => v !== null).map(([k, v]) => `${k} ${text(v)}`)];
   head.push(`at ${formatLocalTime(view.first)}`);
   const notes: string[] = [];
   if (view.preexisting) notes.push('began before the log: not replayed');
@@ -184,7 +194,7 @@ export function formatConnection(view: ConnectionView, open: boolean, style: Tim
 
 /** A record that arrived for a connection after its block was printed. */
 export function formatLate(r: LogRecord, id: string, first: number, style: TimelineStyle): string {
-  return `late for connection ${id}  ${dim(formatOffset(r.t - first), style)}  ${describeRecord(r).trimStart()}`;
+  return `late for connection ${text(id)}  ${dim(formatOffset(r.t - first), style)}  ${describeRecord(r).trimStart()}`;
 }
 
 /** The proxy's own records (root transitions, SHUTDOWN), offsets from the log's start. */

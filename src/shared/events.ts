@@ -60,7 +60,13 @@ export type ConnectionEvent = WithId &
     | { type: 'TLS_FAILED'; code: string; message: string }
     | { type: 'REQUEST'; target: string; earlyBytes: number }
     | { type: 'REQUEST_INVALID'; code: ReplyCode; message: string }
-    | { type: 'AUTHORIZED'; addresses: string[] }
+    | {
+        type: 'AUTHORIZED';
+        addresses: string[];
+        /** The certificate name that matched (`dns:hmi.plant.local`) and the rule, `file:line`; absent in older logs. */
+        matched?: string;
+        rule?: string;
+      }
     | { type: 'DECLINED'; code: ReplyCode; message: string }
     | { type: 'BACKEND_CONNECTED'; attempt: number; address: string }
     | { type: 'BACKEND_FAILED'; attempt: number; address: string; code: string; message: string }

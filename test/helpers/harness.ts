@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { ProxyEvent } from '../../machines/proxy.js';
 import { readProxyConfig } from '../../src/config/index.js';
 import type { ProxyConfig } from '../../src/config/types.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type LogFormat } from '../../src/log.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../../src/protocol/frame.js';
 import { startProxy, type ProxyHandle } from '../../src/proxy/runtime.js';
 import { parseHostPort } from '../../src/shared/address.js';
@@ -101,8 +101,10 @@ export interface Harness {
   config: ProxyConfig;
   /** Every event the actors received, in order. */
   events: ProxyEvent[];
-  /** Log lines (JSON objects) written by the proxy's logger at debug level. */
+  /** Log lines (JSON objects) written by the proxy's logger at debug level (none with `logFormat: 'text'`). */
   logs: Record<string, unknown>[];
+  /** Everything the logger wrote, as written (text or JSON lines). */
+  output: string[];
   stop(): Promise<void>;
 }
 
@@ -112,6 +114,8 @@ export interface HarnessOptions {
   /** `identity-glob target...` entries. */
   allow: string[];
   extra?: string;
+  /** Default 'json' (parsed into `logs`). */
+  logFormat?: LogFormat;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -127,18 +131,21 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
   const config: ProxyConfig = { ...parsed, listen: [{ host: '127.0.0.1', port: 0 }] };
   const events: ProxyEvent[] = [];
   const logs: Record<string, unknown>[] = [];
+  const output: string[] = [];
+  const format = opts.logFormat ?? 'json';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      output.push(chunk.toString());
+      if (format === 'json') for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
       cb();
     },
   });
-  const logger = createLogger({ format: 'json', level: 'debug', stream: sink });
+  const logger = createLogger({ format, level: 'debug', stream: sink });
   const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e) });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
   const port = bound.value.port;
-  return { proxy, port, config, events, logs, stop: () => proxy.stop() };
+  return { proxy, port, config, events, logs, output, stop: () => proxy.stop() };
 }
 
 export interface ClientOptions {

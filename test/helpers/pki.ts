@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCa, issueCertificate, writeIssued, type Issued } from '../../src/certs/index.js';
+import { issueWithCommonNames } from './rawCert.js';
 
 export interface CertFiles {
   cert: string;
@@ -30,6 +31,8 @@ export interface TestPki {
   client: CertFiles;
   /** Another client of the same CA (CN=name), with optional SANs; cached by name. */
   issueClient(name: string, opts?: IssueClientOptions): Promise<CertFiles>;
+  /** A client of the same CA whose subject has all of these CNs (which the proxy refuses when more than one). */
+  issueWithCommonNames(base: string, commonNames: string[], dns?: string[]): Promise<CertFiles>;
   /** CN=test-client, signed by a different CA */
   otherCaClient: CertFiles;
   /** The other CA's certificate (PEM path): trusting only it must refuse the proxy's server certificate. */
@@ -101,6 +104,7 @@ export async function createTestPki(): Promise<TestPki> {
       server,
       client,
       issueClient,
+      issueWithCommonNames: (base, commonNames, dns) => issueWithCommonNames(ca, commonNames, dns).then((c) => save(dir, `raw-${base}`, c)),
       otherCaClient,
       otherCaFile,
       expiredClient,

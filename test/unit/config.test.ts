@@ -234,6 +234,8 @@ describe('readProxyConfig: values', () => {
     assert.deepEqual(c.allow, [
       {
         identity: 'hmi-*',
+        field: 'any',
+        glob: 'hmi-*',
         targets: ['scada1', 'hist-?'],
         source: { file: path.join(dir, 'test.config'), line: 6 },
       },

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Authorizer } from '../../src/auth/rules.js';
+import type { Identity } from '../../src/shared/identity.js';
 import {
   CLIENT_KEYS,
   CLIENT_SECTION,
@@ -82,6 +83,8 @@ function certsCommands(text: string): string[][] {
 
 /** The identity of a client certificate made by `mxproxy certs issue client --name <id>`: its file name. */
 const identityOf = (c: ClientConfig): string => path.basename(c.tls?.certFile ?? '', '.pem');
+/** The certificate's CN as the authorizer sees it. */
+const cn = (value: string): Identity => ({ kind: 'cn', value });
 
 function runCli(args: string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -233,9 +236,9 @@ describe('config/examples: the scenarios', () => {
     assert.ok(client);
     const auth = new Authorizer(proxy);
     for (const f of client.forwards) {
-      assert.equal(auth.decide([identityOf(client)], f.target).ok, true, `${identityOf(client)} may reach ${f.target}`);
+      assert.equal(auth.decide([cn(identityOf(client))], f.target).ok, true, `${identityOf(client)} may reach ${f.target}`);
     }
-    assert.equal(auth.decide(['guest'], 'data').ok, false, 'an identity without a rule is declined');
+    assert.equal(auth.decide([cn('guest')], 'data').ok, false, 'an identity without a rule is declined');
   });
 
   it('client-host: only [client] through the plant proxy; uncommenting [general] mxProxy = "none" switches it off', () => {
@@ -260,11 +263,11 @@ describe('config/examples: the scenarios', () => {
     assert.ok(hosts.size >= 2, 'servers on at least two hosts');
     assert.ok(![...hosts].some((h) => h.startsWith('127.')), 'none on the proxy host itself');
     const auth = new Authorizer(proxy);
-    assert.equal(auth.decide(['projA-hmi-1'], 'projA-data').ok, true);
-    assert.equal(auth.decide(['projA-hmi-1'], 'projA-event').ok, true);
-    assert.equal(auth.decide(['projA-hmi-1'], 'projB-data').ok, false, 'project A may not reach project B');
-    assert.equal(auth.decide(['projB-hmi-1'], 'projB-data').ok, true);
-    assert.equal(auth.decide(['projB-hmi-1'], 'projA-event').ok, false, 'project B may not reach project A');
+    assert.equal(auth.decide([cn('projA-hmi-1')], 'projA-data').ok, true);
+    assert.equal(auth.decide([cn('projA-hmi-1')], 'projA-event').ok, true);
+    assert.equal(auth.decide([cn('projA-hmi-1')], 'projB-data').ok, false, 'project A may not reach project B');
+    assert.equal(auth.decide([cn('projB-hmi-1')], 'projB-data').ok, true);
+    assert.equal(auth.decide([cn('projB-hmi-1')], 'projA-event').ok, false, 'project B may not reach project A');
   });
 
   it('redundant: data and event are active/standby pairs, tried in order; each server also on its own', () => {
@@ -304,11 +307,11 @@ describe('config/examples: the scenarios', () => {
     const sys2Id = identityOf(sys2.client);
     for (const f of sys1.client.forwards) {
       assert.ok(sys2.proxy.servers.has(f.target), `system 2's proxy has ${f.target}`);
-      assert.equal(new Authorizer(sys2.proxy).decide([sys1Id], f.target).ok, true, `${sys1Id} may reach ${f.target}`);
+      assert.equal(new Authorizer(sys2.proxy).decide([cn(sys1Id)], f.target).ok, true, `${sys1Id} may reach ${f.target}`);
     }
     for (const f of sys2.client.forwards) {
       assert.ok(sys1.proxy.servers.has(f.target), `system 1's proxy has ${f.target}`);
-      assert.equal(new Authorizer(sys1.proxy).decide([sys2Id], f.target).ok, true, `${sys2Id} may reach ${f.target}`);
+      assert.equal(new Authorizer(sys1.proxy).decide([cn(sys2Id)], f.target).ok, true, `${sys2Id} may reach ${f.target}`);
     }
     // Each forwarder names the other system's proxy: the IP in the other file's "Runs on" / header.
     assert.match(text, new RegExp(`counterpart file on system 2 \\([^)]*${sys1.client.proxy?.host.replace(/\./g, '\\.')}\\)`));
