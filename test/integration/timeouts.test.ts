@@ -64,7 +64,7 @@ describe('halfCloseTimeout', () => {
     pki?.cleanup();
   });
 
-  it('a client that half-closes and never closes, with a backend that never closes: the pair ends after 300 ms', async () => {
+  it('a client that half-closes and never closes, with a backend that never closes: the pair ends after 300 ms', async (t) => {
     const { client, server } = await linkedPair(h, pki, stubborn, 'stubborn');
     const serverEnded = new Promise<void>((r) => server.once('end', r));
     const t0 = Date.now();
@@ -72,6 +72,7 @@ describe('halfCloseTimeout', () => {
     await serverEnded; // the FIN was passed on: backend side half-closed too
     await waitFor(() => unlinkOf(h, 'stubborn') !== undefined, 3000, 'unlink');
     const ms = Date.now() - t0;
+    t.diagnostic(`pair ended ${ms} ms after the FIN`);
     assert.ok(ms >= 290 && ms < 1500, `pair ended ${ms} ms after the FIN`);
     assert.equal(unlinkOf(h, 'stubborn')?.reason, 'timeout:half-close');
     assert.equal(h.events.filter((e) => e.type === 'HALF_CLOSE_TIMEOUT').length, 1);
@@ -127,7 +128,7 @@ describe('idleTimeout', () => {
     pki?.cleanup();
   });
 
-  it('a quiet pair ends with timeout:idle; pairs with a byte every 100 ms either way survive 1.2 s', async () => {
+  it('a quiet pair ends with timeout:idle; pairs with a byte every 100 ms either way survive 1.2 s', async (t) => {
     const quiet = await linkedPair(h, pki, echo, 'quiet');
     const linkedAt = Date.now();
     const chatty = await linkedPair(h, pki, echo, 'chatty');
@@ -142,12 +143,13 @@ describe('idleTimeout', () => {
     try {
       await closed(quiet.client, 2000);
       const ms = Date.now() - linkedAt;
+      t.diagnostic(`quiet pair ended ${ms} ms after linking`);
       assert.ok(ms >= 200 && ms < 1500, `quiet pair ended ${ms} ms after linking`);
       await waitFor(() => unlinkOf(h, 'quiet') !== undefined, 2000, 'unlink');
       assert.equal(unlinkOf(h, 'quiet')?.reason, 'timeout:idle');
       await closed(quiet.server, 2000);
-      await sleep(1200 - (Date.now() - linkedAt));
-      assert.ok(Date.now() - linkedAt >= 1200);
+      // (a timer may fire a millisecond before Date.now() says it is due)
+      while (Date.now() - linkedAt < 1200) await sleep(1200 - (Date.now() - linkedAt) + 1);
       for (const p of [chatty, up, down]) {
         assert.equal(p.client.closed, false);
         assert.equal(p.server.closed, false);
