@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type net from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   closed,
@@ -18,6 +19,9 @@ import {
   type Harness,
 } from '../helpers/harness.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
+import { readEventLogFile } from '../../src/eventlog/index.js';
+import { asLogRecord, type LogRecord } from '../../src/eventlog/records.js';
+import { replayFiles } from '../../src/replay/run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -166,6 +170,48 @@ describe('idleTimeout', () => {
     for (const t of ['chatty', 'up', 'down']) assert.equal(unlinkOf(h, t)?.reason, 'timeout:idle', t);
     await waitFor(() => echo.open.size + sink.open.size + ticker.open.size === 0, 2000, 'backend sockets closed');
     assert.equal(h.proxy.registry.size, 0);
+  });
+});
+
+describe('timeouts in the event log', () => {
+  let pki: TestPki;
+
+  before(async () => (pki = await createTestPki()));
+  after(() => pki?.cleanup());
+
+  it('HALF_CLOSE_TIMEOUT and IDLE_TIMEOUT are recorded, and replay takes the same transitions', async () => {
+    const stubborn = await startBackend((s) => {
+      s.allowHalfOpen = true;
+      s.resume();
+      const tick = setInterval(() => s.write('.'), 50);
+      s.once('close', () => clearInterval(tick));
+    });
+    const echo = await startBackend(echoHandler);
+    const h = await startHarness(pki, {
+      servers: { stubborn: [stubborn.address], quiet: [echo.address] },
+      allow: ['test-client stubborn quiet'],
+      extra: 'halfCloseTimeout = 300\nidleTimeout = 400\neventLog = "timeouts.mxlog"',
+    });
+    const log = path.join(pki.dir, 'timeouts.mxlog');
+    try {
+      const halfClosed = await linkedPair(h, pki, stubborn, 'stubborn');
+      const quiet = await linkedPair(h, pki, echo, 'quiet');
+      for (const p of [halfClosed, quiet]) p.client.resume();
+      halfClosed.client.end();
+      await Promise.all([closed(halfClosed.client, 3000), closed(quiet.client, 3000)]);
+      await waitFor(() => h.proxy.stats().active === 0, 2000, 'pairs finished');
+    } finally {
+      await h.stop();
+      await stubborn.close();
+      await echo.close();
+    }
+    const c = await readEventLogFile(log);
+    const list = c.records.map((r) => asLogRecord(r) as LogRecord);
+    const aborted = list.flatMap((r) => (r.k === 'x' && r.to === 'teardown.aborting' ? [r.on] : [])).sort();
+    assert.deepEqual(aborted, ['HALF_CLOSE_TIMEOUT', 'IDLE_TIMEOUT']);
+    const r = await replayFiles([log]);
+    assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
+    assert.equal(r.summary.connections, 2);
   });
 });
 
