@@ -2,7 +2,8 @@
  * One client/server connection pair as a state machine.
  *
  *   handshake ─► authorization ─► connecting ─► forwarding ─► teardown ─► closed
- *   (TLS, request)  (rules)        (dial, failover)  (piped)      (declining | closing)
+ *   (TLS, request)  (rules)        (dial, failover)  (piped;      (declining | closing | aborting)
+ *                                                     idle and half-close deadlines)
  *
  * Pure: no sockets, timers, files or clocks in here. Everything nondeterministic arrives as an event (the event
  * log records exactly these), and every side effect is a named action that src/ provides; the defaults below do
@@ -91,6 +92,7 @@ export const connectionMachine = setup({
       return event.attempt === context.attempt;
     },
     bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
+    notHalfClosed: ({ context }) => context.halfClosedBy === null,
   },
 }).createMachine({
   id: 'connection',
@@ -104,6 +106,7 @@ export const connectionMachine = setup({
     backend: null,
     clientOpen: true,
     serverOpen: false,
+    halfClosedBy: null,
     reason: null,
     code: null,
     message: null,
@@ -247,11 +250,25 @@ export const connectionMachine = setup({
       },
     },
     forwarding: {
-      entry: 'link',
+      entry: ['link', { type: 'startTimer', params: { timer: 'idle' } }],
+      exit: [
+        { type: 'cancelTimer', params: { timer: 'idle' } },
+        { type: 'cancelTimer', params: { timer: 'halfClose' } },
+      ],
       on: {
-        // Half-close: the pipe passes the FIN on by itself; the pair lives until a side closes.
-        CLIENT_END: {},
-        SERVER_END: {},
+        // Half-close: the pipe passes the FIN on by itself. The first FIN starts a deadline for the pair to
+        // close: a peer that half-closed and vanished would otherwise hold both sockets forever. A second FIN
+        // does not restart it.
+        CLIENT_END: {
+          guard: 'notHalfClosed',
+          actions: [assign({ halfClosedBy: 'client' }), { type: 'startTimer', params: { timer: 'halfClose' } }],
+        },
+        SERVER_END: {
+          guard: 'notHalfClosed',
+          actions: [assign({ halfClosedBy: 'server' }), { type: 'startTimer', params: { timer: 'halfClose' } }],
+        },
+        HALF_CLOSE_TIMEOUT: { target: 'teardown.aborting', actions: assign({ reason: 'timeout:half-close' }) },
+        IDLE_TIMEOUT: { target: 'teardown.aborting', actions: assign({ reason: 'timeout:idle' }) },
         CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
         SERVER_CLOSED: { target: 'teardown.closing', actions: 'serverClosed' },
         CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },

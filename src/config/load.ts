@@ -91,6 +91,12 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.teardownTimeout)],
     isDefault: c.teardownTimeout === DEFAULTS.teardownTimeout,
   }),
+  halfCloseTimeout: (c) => ({
+    values: [String(c.halfCloseTimeout)],
+    isDefault: c.halfCloseTimeout === DEFAULTS.halfCloseTimeout,
+  }),
+  idleTimeout: (c) => ({ values: [String(c.idleTimeout)], isDefault: c.idleTimeout === DEFAULTS.idleTimeout }),
+  tcpKeepAlive: (c) => ({ values: [String(c.tcpKeepAlive)], isDefault: c.tcpKeepAlive === DEFAULTS.tcpKeepAlive }),
   maxRequestBytes: (c) => ({
     values: [String(c.maxRequestBytes)],
     isDefault: c.maxRequestBytes === DEFAULTS.maxRequestBytes,

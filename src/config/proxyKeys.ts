@@ -15,6 +15,9 @@ export type ProxyKeyName =
   | 'handshakeTimeout'
   | 'connectTimeout'
   | 'teardownTimeout'
+  | 'halfCloseTimeout'
+  | 'idleTimeout'
+  | 'tcpKeepAlive'
   | 'maxRequestBytes'
   | 'eventLog'
   | 'eventLogLevel'
@@ -46,6 +49,10 @@ export const NUMBER_BOUNDS = {
   handshakeTimeout: { min: 1, max: 600_000 },
   connectTimeout: { min: 1, max: 600_000 },
   teardownTimeout: { min: 1, max: 600_000 },
+  halfCloseTimeout: { min: 0, max: 86_400_000 },
+  idleTimeout: { min: 0, max: 86_400_000 },
+  // Linux takes the first probe's delay in whole seconds, at most 32767 (TCP_KEEPIDLE).
+  tcpKeepAlive: { min: 0, max: 32_767_000 },
   maxRequestBytes: { min: 16, max: 1_048_576 },
   eventLogMaxBytes: { min: 65_536, max: 1_099_511_627_776 },
   eventLogFiles: { min: 1, max: 1000 },
@@ -134,6 +141,43 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     description:
       'Milliseconds a closing connection pair may take to flush and close before both sockets are destroyed.',
     example: 'teardownTimeout = 1000',
+  },
+  {
+    name: 'halfCloseTimeout',
+    type: 'number',
+    syntax: 'halfCloseTimeout = <ms>',
+    default: String(DEFAULTS.halfCloseTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.halfCloseTimeout,
+    description:
+      'Milliseconds a linked pair may stay half-closed: from the first FIN of either side until both sides have ' +
+      'closed. When it runs out both sockets are destroyed (reason timeout:half-close). 0 turns it off.',
+    example: 'halfCloseTimeout = 60000',
+  },
+  {
+    name: 'idleTimeout',
+    type: 'number',
+    syntax: 'idleTimeout = <ms>',
+    default: String(DEFAULTS.idleTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.idleTimeout,
+    description:
+      'Milliseconds a linked pair may go without a byte in either direction before both sockets are destroyed ' +
+      '(reason timeout:idle). 0 (the default) turns it off: plant connections are often quiet for long.',
+    example: 'idleTimeout = 3600000',
+  },
+  {
+    name: 'tcpKeepAlive',
+    type: 'number',
+    syntax: 'tcpKeepAlive = <ms>',
+    default: String(DEFAULTS.tcpKeepAlive),
+    repeatable: false,
+    ...NUMBER_BOUNDS.tcpKeepAlive,
+    description:
+      'TCP keepalive on both sockets of a linked pair: milliseconds of silence before the first probe, in whole ' +
+      'seconds (a multiple of 1000). A peer that vanished without closing is then detected by the kernel and ' +
+      'the pair ends with client-error:ETIMEDOUT or server-error:ETIMEDOUT. 0 turns it off.',
+    example: 'tcpKeepAlive = 60000',
   },
   {
     name: 'maxRequestBytes',

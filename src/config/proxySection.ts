@@ -206,6 +206,9 @@ export function buildProxyConfig(
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
+      case 'halfCloseTimeout':
+      case 'idleTimeout':
+      case 'tcpKeepAlive':
       case 'maxRequestBytes':
       case 'eventLogMaxBytes':
       case 'eventLogFiles': {
@@ -247,6 +250,9 @@ export function buildProxyConfig(
     handshakeTimeout: numbers.handshakeTimeout ?? DEFAULTS.handshakeTimeout,
     connectTimeout: numbers.connectTimeout ?? DEFAULTS.connectTimeout,
     teardownTimeout: numbers.teardownTimeout ?? DEFAULTS.teardownTimeout,
+    halfCloseTimeout: numbers.halfCloseTimeout ?? DEFAULTS.halfCloseTimeout,
+    idleTimeout: numbers.idleTimeout ?? DEFAULTS.idleTimeout,
+    tcpKeepAlive: numbers.tcpKeepAlive ?? DEFAULTS.tcpKeepAlive,
     maxRequestBytes: numbers.maxRequestBytes ?? DEFAULTS.maxRequestBytes,
     eventLog: eventLogPath
       ? {

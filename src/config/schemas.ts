@@ -29,6 +29,13 @@ export const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
   handshakeTimeout: numberSchema('handshakeTimeout'),
   connectTimeout: numberSchema('connectTimeout'),
   teardownTimeout: numberSchema('teardownTimeout'),
+  halfCloseTimeout: numberSchema('halfCloseTimeout'),
+  idleTimeout: numberSchema('idleTimeout'),
+  // Node hands the kernel whole seconds (a rest would be dropped silently, and 1..999 ms would mean the
+  // system default of two hours).
+  tcpKeepAlive: numberSchema('tcpKeepAlive').multipleOf(1000, {
+    error: 'tcpKeepAlive counts whole seconds: write 0 (off) or a multiple of 1000, e.g. tcpKeepAlive = 60000',
+  }),
   maxRequestBytes: numberSchema('maxRequestBytes'),
   eventLogMaxBytes: numberSchema('eventLogMaxBytes'),
   eventLogFiles: numberSchema('eventLogFiles'),

@@ -48,6 +48,12 @@ export interface ProxyConfig {
   connectTimeout: number;
   /** ms a closing pair may take to flush and close before both sockets are destroyed. */
   teardownTimeout: number;
+  /** ms a linked pair may stay half-closed (one side sent FIN) before both sockets are destroyed; 0: off. */
+  halfCloseTimeout: number;
+  /** ms without a byte in either direction before a linked pair is ended; 0: off. */
+  idleTimeout: number;
+  /** ms of silence before the kernel's first keepalive probe on both sockets of a linked pair; 0: off. */
+  tcpKeepAlive: number;
   /** Largest request frame body in bytes. */
   maxRequestBytes: number;
   /** The event log; undefined: none. */
@@ -69,6 +75,10 @@ export const DEFAULTS = {
   handshakeTimeout: 5000,
   connectTimeout: 5000,
   teardownTimeout: 1000,
+  halfCloseTimeout: 60_000,
+  // Plant connections are long-lived and often quiet for hours: no idle limit unless asked for.
+  idleTimeout: 0,
+  tcpKeepAlive: 60_000,
   maxRequestBytes: 4096,
   eventLogLevel: 'lifecycle',
   eventLogMaxBytes: 64 * 1024 * 1024,

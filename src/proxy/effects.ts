@@ -5,7 +5,7 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { CloseMode, ConnectionOutput, TimerName } from '../../machines/connection.js';
+import type { CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
 import type { Authorizer } from '../auth/rules.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
@@ -31,7 +31,9 @@ export interface Pair {
   /** Bytes the client sent right after its request frame, delivered to the server at link time. */
   early: Buffer | null;
   stopReading: (() => void) | null;
-  timers: Partial<Record<TimerName, TimerHandle>>;
+  timers: Partial<Record<ClockTimer, TimerHandle>>;
+  /** Disarms the idle timer on both sockets; set while it is armed. */
+  idle?: (() => void) | undefined;
   identity: string | null;
   target: string | null;
   /** Once authorized: the name that matched (`dns:hmi.plant.local`) and the rule's `file:line`. */
@@ -55,14 +57,35 @@ export interface EffectsDeps {
 
 type Args = { context: { id: string; attempt: number } };
 
+/** Timers run on the clock; `idle` is the sockets' own inactivity timer instead (see armIdle). */
+type ClockTimer = Exclude<TimerName, 'idle'>;
+
+/** Read from the config in force each time a timer starts. 0 turns halfClose and idle off. */
 const TIMER_MS: Record<TimerName, (c: ProxyConfig) => number> = {
   handshake: (c) => c.handshakeTimeout,
   connect: (c) => c.connectTimeout,
   teardown: (c) => c.teardownTimeout,
+  halfClose: (c) => c.halfCloseTimeout,
+  idle: (c) => c.idleTimeout,
 };
 
 /** Longest decline or refusal message in a log line (characters of escaped text). */
 const MESSAGE_MAX = 512;
+
+function timeoutEvent(timer: ClockTimer, id: string, attempt: number): ConnectionEvent {
+  switch (timer) {
+    case 'handshake':
+      return { type: 'HANDSHAKE_TIMEOUT', id };
+    case 'connect':
+      return { type: 'CONNECT_TIMEOUT', id, attempt };
+    case 'teardown':
+      return { type: 'TEARDOWN_TIMEOUT', id };
+    case 'halfClose':
+      return { type: 'HALF_CLOSE_TIMEOUT', id };
+  }
+}
+
+const bytesMoved = (s: net.Socket): number => s.bytesRead + s.bytesWritten;
 
 /** Declines a plant operator should see without asking for them. */
 const LOUD_DECLINES = new Set<string>([ReplyCode.NOT_ALLOWED, ReplyCode.UNKNOWN_TARGET, ReplyCode.TARGET_UNREACHABLE]);
@@ -95,20 +118,67 @@ export function createEffects(deps: EffectsDeps) {
     };
   }
 
+  /**
+   * The pair's idle timer is Node's inactivity timer of each socket, refreshed inside Node by every read and
+   * write, so no byte passes through here. Each socket's 'timeout' notes its byte count; the pair is idle once
+   * both have timed out and neither has moved a byte since, which is then reported once as IDLE_TIMEOUT.
+   */
+  function armIdle(p: Pair, ms: number): void {
+    const { client, server } = p;
+    p.idle?.();
+    if (ms <= 0 || !client || !server) return;
+    let clientQuietAt = -1;
+    let serverQuietAt = -1;
+    const check = () => {
+      if (clientQuietAt !== bytesMoved(client) || serverQuietAt !== bytesMoved(server)) return;
+      disarm();
+      bus.emit({ type: 'IDLE_TIMEOUT', id: p.id });
+    };
+    const onClient = () => {
+      clientQuietAt = bytesMoved(client);
+      check();
+    };
+    const onServer = () => {
+      serverQuietAt = bytesMoved(server);
+      check();
+    };
+    const disarm = () => {
+      client.setTimeout(0);
+      server.setTimeout(0);
+      client.off('timeout', onClient);
+      server.off('timeout', onServer);
+      p.idle = undefined;
+    };
+    client.on('timeout', onClient);
+    server.on('timeout', onServer);
+    client.setTimeout(ms);
+    server.setTimeout(ms);
+    p.idle = disarm;
+  }
+
   const actions = {
     startTimer: guarded<{ timer: TimerName }>('startTimer', (p, { context }, { timer }) => {
+      const ms = TIMER_MS[timer](deps.config());
+      if (timer === 'idle') {
+        armIdle(p, ms);
+        return;
+      }
       const previous = p.timers[timer];
       if (previous) clock.clearTimeout(previous);
-      const attempt = context.attempt;
+      delete p.timers[timer];
+      if (ms <= 0) return;
+      const event = timeoutEvent(timer, p.id, context.attempt);
       p.timers[timer] = clock.setTimeout(() => {
         delete p.timers[timer];
-        if (timer === 'handshake') bus.emit({ type: 'HANDSHAKE_TIMEOUT', id: p.id });
-        else if (timer === 'connect') bus.emit({ type: 'CONNECT_TIMEOUT', id: p.id, attempt });
-        else bus.emit({ type: 'TEARDOWN_TIMEOUT', id: p.id });
-      }, TIMER_MS[timer](deps.config()));
+        bus.emit(event);
+      }, ms);
     }),
 
     cancelTimer: guarded<{ timer: TimerName }>('cancelTimer', (p, _args, { timer }) => {
+      if (timer === 'idle') {
+        p.idle?.();
+        return;
+      }
       const handle = p.timers[timer];
       if (handle) clock.clearTimeout(handle);
       delete p.timers[timer];
@@ -196,6 +266,14 @@ export function createEffects(deps: EffectsDeps) {
       }
       client.pipe(server);
       server.pipe(client);
+      // A peer that vanished without FIN or RST (power cut, cable pulled) is found by the kernel's probes: its
+      // socket then fails with ETIMEDOUT and the pair ends as client-error/server-error. On the TCP socket
+      // under TLS, which is where the option lives.
+      const keepAlive = deps.config().tcpKeepAlive;
+      if (keepAlive > 0) {
+        p.raw.setKeepAlive(true, keepAlive);
+        server.setKeepAlive(true, keepAlive);
+      }
       const onChunk = deps.onChunk;
       if (onChunk) {
         client.on('data', (chunk: Buffer) => onChunk(p.id, 'up', chunk));
@@ -249,6 +327,7 @@ export function createEffects(deps: EffectsDeps) {
     if (!p) return;
     pairs.delete(out.id);
     for (const handle of Object.values(p.timers)) if (handle) clock.clearTimeout(handle);
+    p.idle?.();
     p.dial?.abort();
     p.client?.destroy();
     p.server?.destroy();

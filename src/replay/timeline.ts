@@ -117,6 +117,8 @@ export function describeEvent(e: Record<string, unknown>): string {
       return `${type} read=${text(e.read)} written=${text(e.written)}`;
     case 'HANDSHAKE_TIMEOUT':
     case 'TEARDOWN_TIMEOUT':
+    case 'HALF_CLOSE_TIMEOUT':
+    case 'IDLE_TIMEOUT':
     case 'CLIENT_END':
     case 'SERVER_END':
     case 'SHUTDOWN':

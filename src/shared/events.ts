@@ -4,7 +4,8 @@
  */
 import type { ReplyCode } from './codes.js';
 
-export type TimerName = 'handshake' | 'connect' | 'teardown';
+/** `halfClose` runs from the first FIN of a linked pair; `idle` is the sockets' own inactivity timer. */
+export type TimerName = 'handshake' | 'connect' | 'teardown' | 'halfClose' | 'idle';
 
 /** Which side of the pair an event is about. */
 export type Side = 'client' | 'server';
@@ -36,6 +37,8 @@ export interface ConnectionContext extends ConnectionInput {
   /** Set once the client socket exists and until it reported closed. */
   clientOpen: boolean;
   serverOpen: boolean;
+  /** The side whose FIN came first while forwarding: its arrival started the half-close timer. */
+  halfClosedBy: Side | null;
   /** Why the pair ended: `client-closed`, `server-error:ECONNRESET`, `declined:ERR_NOT_ALLOWED`, … */
   reason: string | null;
   code: ReplyCode | null;
@@ -73,6 +76,9 @@ export type ConnectionEvent = WithId &
     | { type: 'HANDSHAKE_TIMEOUT' }
     | { type: 'CONNECT_TIMEOUT'; attempt: number }
     | { type: 'TEARDOWN_TIMEOUT' }
+    | { type: 'HALF_CLOSE_TIMEOUT' }
+    /** Neither socket of a linked pair moved a byte for idleTimeout ms. */
+    | { type: 'IDLE_TIMEOUT' }
     | { type: 'CLIENT_END' }
     | { type: 'SERVER_END' }
     | { type: 'CLIENT_ERROR'; code: string; message: string }

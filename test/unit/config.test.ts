@@ -180,6 +180,7 @@ describe('readProxyConfig: values', () => {
     assert.equal(c.connectTimeout, DEFAULTS.connectTimeout);
     assert.equal(c.teardownTimeout, DEFAULTS.teardownTimeout);
     assert.equal(c.maxRequestBytes, DEFAULTS.maxRequestBytes);
+    assert.deepEqual([c.halfCloseTimeout, c.idleTimeout, c.tcpKeepAlive], [60_000, 0, 60_000]);
     assert.equal(c.file, path.join(dir, 'test.config'));
   });
 
@@ -240,6 +241,18 @@ describe('readProxyConfig: values', () => {
         source: { file: path.join(dir, 'test.config'), line: 6 },
       },
     ]);
+  });
+
+  test('the timeouts of linked pairs: 0 turns each off; keepalive in whole seconds', () => {
+    const c = read(lines('[proxy]', 'halfCloseTimeout = 300', 'idleTimeout = 86400000', 'tcpKeepAlive = 1000'));
+    assert.deepEqual([c.halfCloseTimeout, c.idleTimeout, c.tcpKeepAlive], [300, 86_400_000, 1000]);
+    const off = read(lines('[proxy]', 'halfCloseTimeout = 0', 'idleTimeout = 0', 'tcpKeepAlive = 0'));
+    assert.deepEqual([off.halfCloseTimeout, off.idleTimeout, off.tcpKeepAlive], [0, 0, 0]);
+    oneIssue(lines('[proxy]', 'tcpKeepAlive = 1500'), 2, /tcpKeepAlive counts whole seconds: write 0 \(off\) or a multiple of 1000/);
+    oneIssue(lines('[proxy]', 'tcpKeepAlive = 500'), 2, /whole seconds/);
+    oneIssue(lines('[proxy]', 'tcpKeepAlive = 32768000'), 2, /tcpKeepAlive must be between 0 and 32767000/);
+    oneIssue(lines('[proxy]', 'idleTimeout = -1'), 2, /idleTimeout must be between 0 and 86400000/);
+    oneIssue(lines('[proxy]', 'halfCloseTimeout = 1.5'), 2, /halfCloseTimeout must be a whole number/);
   });
 
   test('relative certificate paths resolve against the config file directory', () => {

@@ -109,6 +109,8 @@ const close = (mode: 'graceful' | 'abort'): Effect => ({ name: 'closeSockets', p
 const READ_REQUEST: Effect = { name: 'readRequest' };
 const ABORT_DIAL: Effect = { name: 'abortDial' };
 const LINK: Effect = { name: 'link' };
+/** Leaving forwarding, whatever the cause: its two timers are cancelled (a no-op when not running). */
+const LEAVE_FORWARDING: Effect[] = [cancelTimer('idle'), cancelTimer('halfClose')];
 
 const MSG_SHUTDOWN = 'the proxy is shutting down';
 const MSG_UNREACHABLE_FAILED = 'no address of the target accepted the connection';
@@ -189,6 +191,7 @@ describe('connection machine: start', () => {
     assert.equal(c.backend, null);
     assert.equal(c.clientOpen, true);
     assert.equal(c.serverOpen, false);
+    assert.equal(c.halfClosedBy, null);
     assert.equal(c.reason, null);
     assert.equal(c.code, null);
     assert.equal(c.message, null);
@@ -245,7 +248,7 @@ describe('connection machine: happy path and forwarding teardown', () => {
     assert.equal(h.context().backend, ADDRESSES[0]);
     assert.equal(h.context().serverOpen, true);
     assert.equal(h.context().clientOpen, true);
-    assert.deepEqual(h.effects(), [cancelTimer('connect'), LINK]);
+    assert.deepEqual(h.effects(), [cancelTimer('connect'), LINK, startTimer('idle')]);
   });
 
   test('full happy path effect order, start to finish, client closes first', () => {
@@ -267,6 +270,8 @@ describe('connection machine: happy path and forwarding teardown', () => {
       startTimer('connect'),
       cancelTimer('connect'),
       LINK,
+      startTimer('idle'),
+      ...LEAVE_FORWARDING,
       startTimer('teardown'),
       close('graceful'),
       cancelTimer('teardown'),
@@ -304,21 +309,10 @@ describe('connection machine: happy path and forwarding teardown', () => {
     assert.deepEqual(h.value(), { teardown: 'closing' });
     assert.equal(h.context().serverOpen, false);
     assert.equal(h.context().clientOpen, true);
-    assert.deepEqual(h.effects(), [startTimer('teardown'), close('graceful')]);
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
     h.send('CLIENT_CLOSED', { read: 5, written: 6 });
     assert.deepEqual(h.effects(), [cancelTimer('teardown')]);
     assertFinal(h, { reason: 'server-closed', client: { read: 5, written: 6 }, server: { read: 7, written: 8 }, backend: ADDRESSES[0] });
-  });
-
-  test('forwarding: CLIENT_END and SERVER_END (half-close) are handled and change nothing', () => {
-    const h = toForwarding();
-    const before = h.context();
-    h.send('CLIENT_END');
-    assert.equal(h.value(), 'forwarding');
-    h.send('SERVER_END');
-    assert.equal(h.value(), 'forwarding');
-    assert.deepEqual(h.context(), before);
-    assert.deepEqual(h.effects(), []);
   });
 
   test('forwarding: CLIENT_ERROR → aborting (abort close), reason client-error:<code>', () => {
@@ -326,7 +320,7 @@ describe('connection machine: happy path and forwarding teardown', () => {
     h.send('CLIENT_ERROR', { code: 'ECONNRESET', message: 'read ECONNRESET' });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
     assert.equal(h.context().reason, 'client-error:ECONNRESET');
-    assert.deepEqual(h.effects(), [startTimer('teardown'), close('abort')]);
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('abort')]);
     h.send('SERVER_CLOSED', { read: 1, written: 2 });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
     h.send('CLIENT_CLOSED', { read: 3, written: 4 });
@@ -339,7 +333,7 @@ describe('connection machine: happy path and forwarding teardown', () => {
     h.send('SERVER_ERROR', { code: 'EPIPE', message: 'write EPIPE' });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
     assert.equal(h.context().reason, 'server-error:EPIPE');
-    assert.deepEqual(h.effects(), [startTimer('teardown'), close('abort')]);
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('abort')]);
     h.send('CLIENT_CLOSED', { read: 0, written: 0 });
     h.send('SERVER_CLOSED', { read: 0, written: 0 });
     assertFinal(h, { reason: 'server-error:EPIPE' });
@@ -350,10 +344,102 @@ describe('connection machine: happy path and forwarding teardown', () => {
     h.send('SHUTDOWN');
     assert.deepEqual(h.value(), { teardown: 'closing' });
     assert.equal(h.context().reason, 'shutdown');
-    assert.deepEqual(h.effects(), [startTimer('teardown'), close('graceful')]);
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
     h.send('SERVER_CLOSED', { read: 1, written: 1 });
     h.send('CLIENT_CLOSED', { read: 1, written: 1 });
     assertFinal(h, { reason: 'shutdown', code: null });
+  });
+});
+
+describe('connection machine: timeouts on linked pairs', () => {
+  test('CLIENT_END in forwarding starts the half-close timer once; a second FIN from either side does not restart it', () => {
+    const h = toForwarding();
+    h.send('CLIENT_END');
+    assert.equal(h.value(), 'forwarding');
+    assert.equal(h.context().halfClosedBy, 'client');
+    assert.deepEqual(h.effects(), [startTimer('halfClose')]);
+    h.send('SERVER_END');
+    h.send('CLIENT_END');
+    assert.equal(h.value(), 'forwarding');
+    assert.equal(h.context().halfClosedBy, 'client');
+    assert.deepEqual(h.effects(), []);
+  });
+
+  test('SERVER_END in forwarding starts the half-close timer; the client FIN after it does not restart it', () => {
+    const h = toForwarding();
+    h.send('SERVER_END');
+    assert.equal(h.context().halfClosedBy, 'server');
+    assert.deepEqual(h.effects(), [startTimer('halfClose')]);
+    h.send('CLIENT_END');
+    assert.equal(h.context().halfClosedBy, 'server');
+    assert.deepEqual(h.effects(), []);
+  });
+
+  test('a half-closed pair that closes in time: the half-close timer is cancelled on leaving forwarding', () => {
+    const h = toForwarding();
+    h.send('CLIENT_END');
+    h.send('SERVER_END');
+    h.effects();
+    h.send('SERVER_CLOSED', { read: 1, written: 2 });
+    assert.deepEqual(h.effects(), [cancelTimer('idle'), cancelTimer('halfClose'), startTimer('teardown'), close('graceful')]);
+    h.send('CLIENT_CLOSED', { read: 3, written: 4 });
+    const out = assertFinal(h, { reason: 'server-closed' });
+    // a timer that raced its cancellation finds the pair finished
+    h.effects();
+    h.send('HALF_CLOSE_TIMEOUT');
+    assert.deepEqual(h.output(), out);
+    assert.deepEqual(h.effects(), []);
+  });
+
+  test('HALF_CLOSE_TIMEOUT → aborting (both sockets destroyed), reason timeout:half-close', () => {
+    const h = toForwarding();
+    h.send('CLIENT_END');
+    h.effects();
+    h.send('HALF_CLOSE_TIMEOUT');
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.equal(h.context().reason, 'timeout:half-close');
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('abort')]);
+    h.send('SERVER_ERROR', { code: 'ECONNRESET', message: 'reset' });
+    h.send('CLIENT_CLOSED', { read: 10, written: 20 });
+    h.send('SERVER_CLOSED', { read: 20, written: 10 });
+    assertFinal(h, { reason: 'timeout:half-close', client: { read: 10, written: 20 } });
+  });
+
+  test('IDLE_TIMEOUT → aborting (both sockets destroyed), reason timeout:idle', () => {
+    const h = toForwarding();
+    h.send('IDLE_TIMEOUT');
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.equal(h.context().reason, 'timeout:idle');
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('abort')]);
+    h.send('CLIENT_CLOSED', { read: 0, written: 0 });
+    h.send('SERVER_CLOSED', { read: 0, written: 0 });
+    assertFinal(h, { reason: 'timeout:idle' });
+  });
+
+  test('stale HALF_CLOSE_TIMEOUT / IDLE_TIMEOUT outside forwarding change nothing', () => {
+    // before forwarding
+    for (const drive of [() => withClearedEffects(start()), toAwaitingRequest, toAuthorization, toConnecting]) {
+      const h = drive();
+      const value = h.value();
+      const before = h.context();
+      h.send('HALF_CLOSE_TIMEOUT');
+      h.send('IDLE_TIMEOUT');
+      assert.deepEqual(h.value(), value);
+      assert.deepEqual(h.context(), before);
+      assert.deepEqual(h.effects(), []);
+    }
+    // in teardown, after a half-close: the teardown deadline governs, the first reason is kept
+    const h = toForwarding();
+    h.send('CLIENT_END');
+    h.send('SERVER_CLOSED', { read: 1, written: 1 });
+    h.effects();
+    h.send('HALF_CLOSE_TIMEOUT');
+    h.send('IDLE_TIMEOUT');
+    assert.deepEqual(h.value(), { teardown: 'closing' });
+    assert.equal(h.context().reason, 'server-closed');
+    assert.deepEqual(h.effects(), []);
+    h.send('TEARDOWN_TIMEOUT');
+    assertFinal(h, { reason: 'server-closed' });
   });
 });
 
@@ -537,7 +623,7 @@ describe('connection machine: connecting and failover', () => {
     h.send('BACKEND_CONNECTED', { attempt: 1, address: ADDRESSES[1]! });
     assert.equal(h.value(), 'forwarding');
     assert.equal(h.context().backend, ADDRESSES[1]);
-    assert.deepEqual(h.effects(), [cancelTimer('connect'), LINK]);
+    assert.deepEqual(h.effects(), [cancelTimer('connect'), LINK, startTimer('idle')]);
   });
 
   test('CONNECT_TIMEOUT (current attempt, more addresses) → aborts the dial and dials the next address', () => {
@@ -802,6 +888,8 @@ const EVENT_TYPES_RECORD: Record<ConnectionEventType, true> = {
   HANDSHAKE_TIMEOUT: true,
   CONNECT_TIMEOUT: true,
   TEARDOWN_TIMEOUT: true,
+  HALF_CLOSE_TIMEOUT: true,
+  IDLE_TIMEOUT: true,
   CLIENT_END: true,
   SERVER_END: true,
   CLIENT_ERROR: true,
@@ -826,6 +914,8 @@ function sampleEvent(type: ConnectionEventType): ConnectionEvent {
     HANDSHAKE_TIMEOUT: {},
     CONNECT_TIMEOUT: { attempt: 0 },
     TEARDOWN_TIMEOUT: {},
+    HALF_CLOSE_TIMEOUT: {},
+    IDLE_TIMEOUT: {},
     CLIENT_END: {},
     SERVER_END: {},
     CLIENT_ERROR: { code: 'ECONNRESET', message: 'reset' },
@@ -945,7 +1035,17 @@ describe('connection machine: events against states (table-driven)', () => {
       'handshake.awaitingRequest': ['CLIENT_CLOSED', 'CLIENT_END', 'CLIENT_ERROR', 'HANDSHAKE_TIMEOUT', 'REQUEST', 'REQUEST_INVALID', 'SHUTDOWN'],
       authorization: ['AUTHORIZED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'DECLINED', 'SHUTDOWN'],
       connecting: ['BACKEND_CONNECTED', 'BACKEND_FAILED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'CONNECT_TIMEOUT', 'SHUTDOWN'],
-      forwarding: ['CLIENT_CLOSED', 'CLIENT_END', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_END', 'SERVER_ERROR', 'SHUTDOWN'],
+      forwarding: [
+        'CLIENT_CLOSED',
+        'CLIENT_END',
+        'CLIENT_ERROR',
+        'HALF_CLOSE_TIMEOUT',
+        'IDLE_TIMEOUT',
+        'SERVER_CLOSED',
+        'SERVER_END',
+        'SERVER_ERROR',
+        'SHUTDOWN',
+      ],
       'teardown.declining': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_ERROR', 'TEARDOWN_TIMEOUT', 'TLS_FAILED'],
       'teardown.closing': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_ERROR', 'TEARDOWN_TIMEOUT', 'TLS_FAILED'],
       'teardown.aborting': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_ERROR', 'TEARDOWN_TIMEOUT', 'TLS_FAILED'],
@@ -1068,7 +1168,7 @@ const filtered = [...process.execArgv, ...process.argv].some((a) => a.startsWith
 test('every transition of the connection machine (each guarded branch, the always transition) was taken above', { skip: filtered && 'filtered run' }, () => {
   const all = allTransitionKeys();
   assert.equal(all.length, new Set(all).size, 'transition keys are unique');
-  assert.equal(all.length, 38, 'transitions in the machine (a new one needs a test above)');
+  assert.equal(all.length, 40, 'transitions in the machine (a new one needs a test above)');
   const missing = all.filter((k) => !taken.has(k));
   assert.deepEqual(missing, []);
 });
