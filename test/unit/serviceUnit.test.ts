@@ -59,6 +59,7 @@ describe('scripts/mxproxy.service', () => {
     assert.equal(one('Service', 'ExecStart'), `/usr/bin/env node ${INSTALL_DIR}/${bin} start -c ${CONFIG}`);
     assert.equal(one('Service', 'ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Service', 'Restart'), 'on-failure');
+    assert.equal(one('Service', 'RestartPreventExitStatus'), '2', 'a configuration error (exit 2) is not restarted');
     assert.equal(one('Install', 'WantedBy'), 'multi-user.target');
   });
 
