@@ -15,3 +15,4 @@ export type { CertificateDescription as CertificateSummary } from './x509.js';
 export { writeIssued } from './files.js';
 export { caFiles, loadCa } from './load.js';
 export { publicKeyType } from './keyType.js';
+export { allowsSubCa, caPathLen, type CaPathLen } from './pathLen.js';

@@ -5,23 +5,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DEV_CA_NAME, isDevCertificateSet } from '../certs/devSet.js';
 import type { TlsFiles } from '../config/types.js';
 import type { Logger } from '../log.js';
 
-/** Certificates are generated only into a folder of this name, and only when all three files are missing. */
-export const DEV_CERTS_DIR = 'dev-certs';
+export { DEV_CERTS_DIR, isDevCertificateSet } from '../certs/devSet.js';
 export const DEV_CLIENT_IDENTITY = 'mxproxy-dev-client';
-
-export function isDevCertificateSet(tls: TlsFiles): boolean {
-  const dir = path.dirname(tls.certFile);
-  return (
-    path.basename(dir) === DEV_CERTS_DIR &&
-    [tls.keyFile, tls.caFile].every((f) => path.dirname(f) === dir) &&
-    path.basename(tls.certFile) === 'server.pem' &&
-    path.basename(tls.keyFile) === 'server.key' &&
-    path.basename(tls.caFile) === 'ca.pem'
-  );
-}
 
 /** Creates ca, server and client certificates when the config names a dev-certs set that does not exist yet.
  * Returns true when it created them. */
@@ -33,7 +22,7 @@ export async function ensureDevCertificates(tls: TlsFiles, logger: Logger): Prom
   const host = os.hostname();
   // Loaded only here: the X.509 library adds ~20 MB to a process that merely starts on existing certificates.
   const { createCa, issueCertificate, writeIssued } = await import('../certs/index.js');
-  const ca = await createCa({ commonName: `mxproxy development CA (${host}, ${new Date().toISOString().slice(0, 10)})` });
+  const ca = await createCa({ commonName: `${DEV_CA_NAME} (${host}, ${new Date().toISOString().slice(0, 10)})` });
   const server = await issueCertificate(ca, {
     kind: 'server',
     commonName: 'localhost',

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, (program: Command) => Promise<void>> = {
   certs: async (p) => (await import('./certs.js')).registerCertsCommand(p),
   replay: async (p) => (await import('./replay.js')).registerReplayCommand(p),
   'check-config': async (p) => registerCheckConfig(p),
+  audit: async (p) => (await import('./audit.js')).registerAuditCommand(p),
 };
 
 function registerStart(program: Command): void {
