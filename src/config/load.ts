@@ -76,6 +76,7 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: c.tls ? [quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)] : [],
     isDefault: false,
   }),
+  sslCrl: (c) => ({ values: c.crlFile ? [quote(c.crlFile)] : [], isDefault: false }),
   server: (c) => ({
     values: [...c.servers.values()].map((s) => quote([s.name, ...s.addresses.map(formatHostPort)].join(' '))),
     isDefault: false,
@@ -114,6 +115,7 @@ const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
   server: 'none defined',
   allow: 'none (no client may reach any server)',
   eventLog: 'not set (no event log)',
+  sslCrl: 'not set (no revocation check)',
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {

@@ -10,6 +10,7 @@ export const PROXY_SECTION = 'proxy';
 export type ProxyKeyName =
   | 'listen'
   | 'sslCertificate'
+  | 'sslCrl'
   | 'server'
   | 'allow'
   | 'handshakeTimeout'
@@ -77,6 +78,18 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
       "must be signed by (PEM files), separated by whitespace. Relative paths are relative to the config file's " +
       'directory. Paths cannot contain spaces. Required by "mxproxy start".',
     example: 'sslCertificate = "certs/proxy.pem certs/proxy-key.pem certs/ca.pem"',
+  },
+  {
+    name: 'sslCrl',
+    type: 'string',
+    syntax: 'sslCrl = "<crl.pem>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'Certificate revocation lists (PEM, one or more), one from each CA in the sslCertificate CA file. A client ' +
+      'certificate listed in them is refused (tls-failed:CERT_REVOKED). Read at start: a new CRL needs a ' +
+      'restart. Relative to the config file. Unset: no revocation check.',
+    example: 'sslCrl = "certs/crl.pem"',
   },
   {
     name: 'server',

@@ -67,6 +67,7 @@ export function buildProxyConfig(
   const numbers: Partial<Record<NumberKey, number>> = {};
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
+  let crlFile: string | undefined;
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -130,6 +131,17 @@ export function buildProxyConfig(
           });
         }
         if (ok) tls = { certFile, keyFile, caFile };
+        break;
+      }
+      case 'sslCrl': {
+        const p = String(v).trim();
+        if (p === '' || /\s/.test(p)) {
+          issue(e, 'sslCrl needs one file name without spaces, e.g. sslCrl = "certs/crl.pem"; leave the entry out for no revocation check');
+          break;
+        }
+        crlFile = path.resolve(baseDir, p);
+        const problem = checkFiles ? checkReadableFile(crlFile, 'CRL') : undefined;
+        if (problem) issue(e, problem);
         break;
       }
       case 'server': {
@@ -254,6 +266,8 @@ export function buildProxyConfig(
           files: numbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
         }
       : undefined,
+    crlFile,
   };
   return { config, issues };
 }
+

@@ -46,6 +46,8 @@ export interface ProxyConfig {
   maxRequestBytes: number;
   /** The event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
+  /** sslCrl (absolute path); undefined: no revocation check. */
+  crlFile: string | undefined;
 }
 
 export interface EventLogConfig {

@@ -1,11 +1,14 @@
 /**
  * TLS termination for accepted TCP sockets. A never-listening tls.Server does the work: sockets are handed to
  * it with `emit('connection')` (documented for injecting connections), so Node's own client-certificate
- * verification applies (chain to the configured CA, validity, required certificate) — no re-implementation.
+ * verification applies (chain to the configured CA, validity, required certificate, the CRL) — no
+ * re-implementation. On top, what it lets through: clients that are CAs (net/clientPolicy.ts).
  */
+import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
+import { clientPolicy } from './clientPolicy.js';
 import { identitiesOf } from './identity.js';
 import { errorCode } from './socketEvents.js';
 
@@ -13,6 +16,8 @@ export interface TlsMaterial {
   cert: string | Buffer;
   key: string | Buffer;
   ca: string | Buffer;
+  /** CRLs (PEM, one per element: OpenSSL reads only the first CRL of a string). Set: every chain is checked. */
+  crl?: string[];
 }
 
 export interface TlsOutcome {
@@ -39,15 +44,33 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     ALPNProtocols: [ALPN_PROTOCOL],
+    // With a CRL Node has OpenSSL check every certificate of the chain against it (CRL_CHECK_ALL).
+    ...(material.crl && material.crl.length > 0 ? { crl: material.crl } : {}),
+    // TLS 1.2 renegotiation started by the client is refused by OpenSSL itself (a no_renegotiation alert), so no
+    // second handshake is ever computed; TLS 1.3 has none.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   });
+  const policy = clientPolicy(material.ca);
   server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // The earliest moment the socket is ours; a renegotiation attempt now also fails the socket with
+    // ERR_TLS_RENEGOTIATION_DISABLED, so the pair ends with that code in the log.
+    socket.disableRenegotiation();
     const raw = rawOf(socket);
     if (!raw) {
       socket.destroy();
       return;
     }
+    const peer = socket.getPeerCertificate(false);
+    const refusal = policy(socket, peer);
+    if (refusal) {
+      // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish
+      // from under a live TLS socket in the middle of its handshake callback (that crashes the process).
+      socket.destroy();
+      outcome.failed(raw, refusal.code, refusal.message);
+      return;
+    }
     outcome.ok(raw, socket, {
-      identities: identitiesOf(socket.getPeerCertificate(false)),
+      identities: identitiesOf(peer),
       protocol: socket.getProtocol() ?? 'unknown',
       alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
       resumed: socket.isSessionReused(),

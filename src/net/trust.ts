@@ -4,7 +4,7 @@
  */
 import { rootCertificates } from 'node:tls';
 import { X509Certificate as CryptoX509 } from 'node:crypto';
-
+import { basicConstraints } from './der.js';
 
 export class TrustError extends Error {
   constructor(
@@ -50,4 +50,48 @@ export function checkTrustAnchors(pem: string, file: string): CryptoX509[] {
     if (!cert.ca) throw new TrustError(`${file}: "${cert.subject.replace(/\n/g, ', ')}" is not a CA certificate`, 'ERR_CA_NOT_CA');
     return cert;
   });
+}
+
+/** A CA certificate's pathLen constraint: a number, 'none', or 'unreadable' (treated as none). */
+function pathLenOf(cert: CryptoX509): number | 'none' | 'unreadable' {
+  try {
+    return basicConstraints(cert)?.pathLen ?? 'none';
+  } catch {
+    return 'unreadable';
+  }
+}
+
+/**
+ * Whether a CA certificate may sign other CA certificates: no pathLen constraint, or one above 0. With pathLen 0
+ * OpenSSL itself refuses a chain through an intermediate (PATH_LENGTH_EXCEEDED).
+ */
+export function allowsSubCas(cert: CryptoX509): boolean {
+  const pathLen = pathLenOf(cert);
+  return cert.ca && (typeof pathLen !== 'number' || pathLen > 0);
+}
+
+/** The warnings about a CA bundle: each CA that allows intermediate CAs, named with its file. */
+export function subCaWarnings(certs: CryptoX509[], file: string): string[] {
+  return certs.filter(allowsSubCas).map((cert) => {
+    const pathLen = pathLenOf(cert);
+    const constraint = pathLen === 'none' ? 'no pathLen constraint' : pathLen === 'unreadable' ? 'basicConstraints unreadable' : `pathLen ${pathLen}`;
+    return (
+      `${file}: the CA "${cert.subject.replace(/\n/g, ', ')}" allows intermediate CAs (${constraint}): a CA ` +
+      'certificate it issues could issue identities. mxproxy refuses clients whose certificate is a CA or was issued ' +
+      'by a CA not in this file, but a CA made by `mxproxy certs init` (pathLen 0) closes this at the source'
+    );
+  });
+}
+
+/** The certificates of a PEM bundle that parse; for checks on material that was already accepted by TLS. */
+export function pemCertificates(pem: string | Buffer): CryptoX509[] {
+  const out: CryptoX509[] = [];
+  for (const block of String(pem).match(PEM_CERT) ?? []) {
+    try {
+      out.push(new CryptoX509(block));
+    } catch {
+      /* createSecureContext has judged the file; a block it skipped is not an anchor */
+    }
+  }
+  return out;
 }

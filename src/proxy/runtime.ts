@@ -65,7 +65,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let material = opts.tls;
   if (!material) {
     if (!config.tls) throw new TlsSetupError(`${config.file}: no sslCertificate entry in [proxy]`);
-    material = loadTlsMaterial(config.tls);
+    material = loadTlsMaterial(config.tls, { crlFile: config.crlFile, warn: (m) => logger.warn(m) });
   }
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
