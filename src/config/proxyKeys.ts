@@ -20,7 +20,9 @@ export type ProxyKeyName =
   | 'eventLog'
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
-  | 'eventLogFiles';
+  | 'eventLogFiles'
+  | 'user'
+  | 'group';
 
 /** Documentation of one config key. */
 export interface KeyDoc<N extends string = ProxyKeyName> {
@@ -165,8 +167,8 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     repeatable: false,
     description:
       'Records every event that enters the actors, and every state transition, to this file (msgpack records), ' +
-      'for `mxproxy replay`. Relative to the config file; its directory must exist. An existing file is rotated ' +
-      'away at start. Unset: no event log.',
+      'for `mxproxy replay`. Relative to the config file; a missing directory is created at start (its parent ' +
+      'must exist), owned by user when that is set. An existing file is rotated away at start. Unset: no event log.',
     example: 'eventLog = "/var/log/mxproxy/events.mxlog"',
   },
   {
@@ -200,6 +202,28 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     ...NUMBER_BOUNDS.eventLogFiles,
     description: 'Event log files kept, the current one included; the oldest is deleted at rotation.',
     example: 'eventLogFiles = 5',
+  },
+  {
+    name: 'user',
+    type: 'string',
+    syntax: 'user = "<name>" | "<uid>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'The account the proxy runs as once its listeners are bound and its certificate, key, CA and CRL files ' +
+      'are read (start as root for ports below 1024 and root-only keys). Must exist on this host. Unset: the ' +
+      'proxy keeps the account it was started with, and warns when that is root.',
+    example: 'user = "mxproxy"',
+  },
+  {
+    name: 'group',
+    type: 'string',
+    syntax: 'group = "<name>" | "<gid>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      "The group the proxy runs as, with user; its only group (supplementary groups are dropped). Unset: the user's primary group.",
+    example: 'group = "mxproxy"',
   },
 ];
 
