@@ -11,7 +11,20 @@ import { ALL_REPLY_CODES, ReplyCode } from './shared/codes.js';
 /** The codes of each family. */
 export const ERROR_CODES = {
   config: ['ERR_CONFIG'],
-  tlsMaterial: ['ERR_TLS_SETUP', 'ERR_CA_PUBLIC', 'ERR_CA_NOT_CA', 'ERR_CA_INVALID', 'ERR_CA_NOT_FOUND', 'ERR_CERTS'],
+  tlsMaterial: [
+    'ERR_TLS_SETUP',
+    'ERR_CA_PUBLIC',
+    'ERR_CA_NOT_CA',
+    'ERR_CA_INVALID',
+    'ERR_CA_NOT_FOUND',
+    'ERR_CERTS',
+    'ERR_CRL_INVALID',
+    'ERR_CRL_MISSING',
+    'ERR_CRL_EXPIRED',
+  ],
+  /** DER the proxy reads itself (pathLen, CRL fields) is malformed; callers report it under their own code. */
+  der: ['ERR_DER'],
+  privileges: ['ERR_PRIVILEGES'],
   /** A bad request frame is the reply code ERR_BAD_REQUEST itself; a bad reply frame is only ever seen by a client. */
   protocol: [ReplyCode.BAD_REQUEST, 'ERR_BAD_REPLY'],
   /** The proxy's decline: one of the reply codes. */
@@ -22,12 +35,13 @@ export const ERROR_CODES = {
   usage: ['ERR_USAGE'],
   internal: ['ERR_INTERNAL_STATE'],
   /** Never thrown: the proxy's own verdicts when it refuses a verified certificate (`tls-failed:<verdict>`). */
-  tlsRefusal: ['ERR_MULTIPLE_CN'],
+  tlsRefusal: ['ERR_MULTIPLE_CN', 'ERR_CLIENT_IS_CA', 'ERR_CLIENT_VIA_SUB_CA'],
 } as const;
 
 type CodesOf<F extends keyof typeof ERROR_CODES> = (typeof ERROR_CODES)[F][number];
 export type ConfigCode = CodesOf<'config'>;
 export type TlsMaterialCode = CodesOf<'tlsMaterial'>;
+export type CrlErrorCode = Extract<TlsMaterialCode, `ERR_CRL_${string}`>;
 export type ProtocolCode = CodesOf<'protocol'>;
 export type DialCode = CodesOf<'dial'>;
 export type ErrorCode = CodesOf<keyof typeof ERROR_CODES>;
@@ -144,5 +158,23 @@ export class InternalError extends MxError {
   declare readonly code: CodesOf<'internal'>;
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_INTERNAL_STATE', message, options);
+  }
+}
+
+/** Malformed DER in a certificate or CRL the proxy reads itself (src/net/der.ts). */
+export class DerError extends MxError {
+  override name = 'DerError';
+  declare readonly code: CodesOf<'der'>;
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DER', message, options);
+  }
+}
+
+/** The process could not drop to `user`/`group`. */
+export class PrivilegeError extends MxError {
+  override name = 'PrivilegeError';
+  declare readonly code: CodesOf<'privileges'>;
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_PRIVILEGES', message, options);
   }
 }

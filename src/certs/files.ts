@@ -46,3 +46,8 @@ export async function writeIssued(dir: string, baseName: string, issued: Issued)
   await writeFileAtomic(certFile, issued.certPem, 0o644);
   return { certFile, keyFile };
 }
+
+/** Writes a CRL (PEM) to `file`, 0644: every proxy host reads it. The directory must exist. */
+export async function writeCrlFile(file: string, pem: string): Promise<void> {
+  await writeFileAtomic(file, pem, 0o644);
+}

@@ -4,9 +4,12 @@ import path from 'node:path';
 import { TlsMaterialError } from '../errors.js';
 import type { Issued } from './x509.js';
 
-/** The CA's file names inside a certificate directory: `ca.pem` and `ca.key`, as `writeIssued(dir, 'ca', …)` writes them. */
-export function caFiles(dir: string): { certFile: string; keyFile: string } {
-  return { certFile: path.join(dir, 'ca.pem'), keyFile: path.join(dir, 'ca.key') };
+/**
+ * The CA's file names inside a certificate directory: `ca.pem` and `ca.key`, as `writeIssued(dir, 'ca', …)` writes
+ * them, and its revocation list `crl.pem`.
+ */
+export function caFiles(dir: string): { certFile: string; keyFile: string; crlFile: string } {
+  return { certFile: path.join(dir, 'ca.pem'), keyFile: path.join(dir, 'ca.key'), crlFile: path.join(dir, 'crl.pem') };
 }
 
 async function readOrNull(file: string): Promise<string | null> {
@@ -24,6 +27,11 @@ async function readOrNull(file: string): Promise<string | null> {
  */
 export async function loadCa(dir: string): Promise<Issued> {
   const { certFile, keyFile } = caFiles(dir);
+  return loadCaFiles(certFile, keyFile);
+}
+
+/** Reads a CA certificate and key from files named one by one. */
+export async function loadCaFiles(certFile: string, keyFile: string): Promise<Issued> {
   const [certPem, keyPem] = await Promise.all([readOrNull(certFile), readOrNull(keyFile)]);
   if (certPem === null || keyPem === null) {
     const missing = [certPem === null ? certFile : null, keyPem === null ? keyFile : null].filter((f) => f !== null);

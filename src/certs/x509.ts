@@ -78,7 +78,7 @@ function keyGenParams(algorithm: KeyAlgorithm): webcrypto.EcKeyGenParams | webcr
 }
 
 /** The signature algorithm a key signs with: ECDSA/SHA-256 for EC, RSASSA-PKCS1-v1_5/SHA-256 for RSA. */
-function signingAlgorithm(key: webcrypto.CryptoKey): webcrypto.EcdsaParams | webcrypto.Algorithm {
+export function signingAlgorithm(key: webcrypto.CryptoKey): webcrypto.EcdsaParams | webcrypto.Algorithm {
   return key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: SHA256 } : { name: 'RSASSA-PKCS1-v1_5' };
 }
 
@@ -88,7 +88,7 @@ async function generateKeys(algorithm: KeyAlgorithm): Promise<webcrypto.CryptoKe
 }
 
 /** PEM files end with a newline: `cat ca-old.pem ca-new.pem > bundle.pem` must give two certificates. */
-function withFinalNewline(pem: string): string {
+export function withFinalNewline(pem: string): string {
   return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
 
@@ -207,7 +207,8 @@ export async function createCa(opts: CaOptions): Promise<Issued> {
   return { certPem: withFinalNewline(cert.toString('pem')), keyPem: await exportPkcs8Pem(keys.privateKey) };
 }
 
-interface Signer {
+/** A usable CA: its certificate, its signing key and key identifier (for issuing certificates and CRLs). */
+export interface Signer {
   cert: x509.X509Certificate;
   key: CryptoKey;
   keyId: string;
@@ -225,7 +226,7 @@ function importParamsFor(key: KeyObject): ImportParams {
 }
 
 /** Parses and checks the CA pair: a CA certificate, allowed to sign certificates, whose key matches. */
-async function loadSigner(ca: Issued): Promise<Signer> {
+export async function loadSigner(ca: Issued): Promise<Signer> {
   let nodeCert: NodeX509;
   let cert: x509.X509Certificate;
   try {

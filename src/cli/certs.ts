@@ -1,5 +1,8 @@
-/** `mxproxy certs …`: create the project CA, issue server and client certificates, show a certificate. */
+/**
+ * `mxproxy certs …`: create the project CA, issue server and client certificates, revoke them, show a certificate.
+ */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
@@ -7,15 +10,23 @@ import path from 'node:path';
 import {
   CA_VALIDITY_DAYS,
   LEAF_VALIDITY_DAYS,
+  REVOCATION_REASONS,
   caFiles,
   createCa,
+  createCrl,
   describeCertificate,
   issueCertificate,
   loadCa,
+  loadCaFiles,
   publicKeyType,
+  readCrl,
+  sameSerial,
+  writeCrlFile,
   writeIssued,
+  type CrlContents,
   type KeyAlgorithm,
   type LeafOptions,
+  type RevocationReason,
 } from '../certs/index.js';
 import { TlsMaterialError, UsageError } from '../errors.js';
 
@@ -45,6 +56,14 @@ interface ServerOptions extends LeafCommandOptions {
 }
 interface ClientOptions extends LeafCommandOptions {
   uri?: string[];
+}
+interface RevokeOptions {
+  dir: string;
+  ca?: string;
+  caKey?: string;
+  crl?: string;
+  reason: RevocationReason;
+  days?: number;
 }
 
 // ---- argument checks ------------------------------------------------------------------------------------------
@@ -161,14 +180,18 @@ function defaultCaName(): string {
 
 async function initCa(opts: InitOptions): Promise<void> {
   checkDir(opts.dir);
-  const { certFile, keyFile } = caFiles(opts.dir);
-  const replaced = refuseOverwrite([certFile, keyFile], opts.force, ' (a new CA invalidates every certificate the old one issued)');
+  const { certFile, keyFile, crlFile } = caFiles(opts.dir);
+  const replaced = refuseOverwrite([certFile, keyFile, crlFile], opts.force, ' (a new CA invalidates every certificate the old one issued)');
+  // pathLen 0: the CA signs leaf certificates only, so no certificate it issues can act as a CA (createCa).
   const ca = await createCa({ commonName: opts.name ?? defaultCaName(), algorithm: opts.algorithm, validityDays: opts.days });
   await writeIssued(opts.dir, 'ca', ca);
+  // An empty CRL from the start, so sslCrl can be set at once and `certs revoke` only ever adds to it.
+  await writeCrlFile(crlFile, await createCrl(ca, [], { number: 0n, nextUpdate: describeCertificate(ca.certPem).notAfter }));
   if (replaced.length > 0) process.stderr.write(`mxproxy: replaced the CA in ${opts.dir}: certificates issued by the old CA no longer verify\n`);
   print([
     `Created the project CA:`,
     ...written(certFile, keyFile, ca.certPem),
+    `  CRL          ${crlFile} (empty; \`mxproxy certs revoke\` adds to it)`,
     '',
     `Next: a certificate for the proxy, one for each client:`,
     `  mxproxy certs issue server --dir ${sh(opts.dir)} --name <proxy host name> [--ip <address>]`,
@@ -263,6 +286,69 @@ async function showCertificate(file: string): Promise<void> {
   print([`${file}${count > 1 ? ` (the first of ${count} certificates)` : ''}:`, ...lines]);
 }
 
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await fs.promises.readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+async function revokeCertificate(certArg: string, opts: RevokeOptions): Promise<void> {
+  if ((opts.ca === undefined) !== (opts.caKey === undefined)) throw new UsageError('--ca and --ca-key go together: give both, or --dir');
+  checkDir(opts.dir);
+  const files =
+    opts.ca !== undefined && opts.caKey !== undefined
+      ? { certFile: opts.ca, keyFile: opts.caKey, crlFile: path.join(path.dirname(opts.ca), 'crl.pem') }
+      : caFiles(opts.dir);
+  const crlFile = opts.crl ?? files.crlFile;
+  let ca;
+  try {
+    ca = await loadCaFiles(files.certFile, files.keyFile);
+  } catch (err) {
+    if (!(err instanceof TlsMaterialError && err.code === 'ERR_CA_NOT_FOUND')) throw err;
+    throw new UsageError(`${err.message}: revoke with the CA that issued the certificate (--dir, or --ca and --ca-key)`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(await readText(certArg, 'certificate'));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${certArg} holds no certificate that can be parsed (${(err as Error).message})`);
+  }
+  const caCert = new X509Certificate(ca.certPem);
+  if (cert.fingerprint256 === caCert.fingerprint256) {
+    throw new UsageError(`${certArg} is the CA itself: to retire a CA, replace it (mxproxy certs init --force) and reissue`);
+  }
+  if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) {
+    throw new UsageError(`${certArg} was not issued by the CA in ${files.certFile}`);
+  }
+  let existing: CrlContents | undefined;
+  if (fs.existsSync(crlFile)) existing = await readCrl(await readText(crlFile, 'CRL'), ca);
+  const subject = cert.subject.replace(/\n/g, ', ');
+  const already = existing?.entries.find((e) => sameSerial(e.serial, cert.serialNumber));
+  if (already) {
+    print([`${subject} (serial ${cert.serialNumber}) is already revoked in ${crlFile}, since ${already.revokedAt.toISOString()}; nothing changed`]);
+    return;
+  }
+  const caNotAfter = describeCertificate(ca.certPem).notAfter;
+  // Until the CA expires by default: a CRL past its nextUpdate makes the proxy refuse every client.
+  const nextUpdate = opts.days !== undefined ? new Date(Date.now() + opts.days * DAY_MS) : caNotAfter;
+  const entries = [...(existing?.entries ?? []), { serial: cert.serialNumber, revokedAt: new Date(), reason: opts.reason }];
+  const number = (existing?.number ?? 0n) + 1n;
+  await writeCrlFile(crlFile, await createCrl(ca, entries, { number, nextUpdate }));
+  print([
+    `Revoked ${subject}${opts.reason === 'unspecified' ? '' : ` (${opts.reason})`}:`,
+    `  certificate  ${certArg}`,
+    `  serial       ${cert.serialNumber}`,
+    `  CRL          ${crlFile}${existing ? '' : ' (new)'}: ${entries.length} revoked, CRL number ${number}`,
+    `  next update  ${expiry(nextUpdate)}`,
+    '',
+    'On every proxy host: put the CRL there, name it in [proxy] and restart the proxy (the CRL is read at start):',
+    `  sslCrl = "${crlFile}"`,
+  ]);
+}
+
 /** Runs an action: expected problems become one line on stderr and an exit status, never a stack trace. */
 function run<A extends unknown[]>(action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
@@ -304,13 +390,18 @@ export function registerCertsCommand(program: Command): void {
         '  mxproxy certs init --dir certs',
         '  mxproxy certs issue server --dir certs --name proxy.plant.local --ip 10.0.0.5',
         '  mxproxy certs issue client --dir certs --name hmi-1',
+        '  mxproxy certs revoke certs/hmi-1.pem --dir certs --reason keyCompromise',
         '  mxproxy certs show certs/proxy.plant.local.pem',
       ].join('\n'),
     );
   // Usage errors (bad --days, unknown --algorithm, missing --name) exit 2 like every other certs error.
   certs.exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : USAGE_EXIT));
 
-  addCommonOptions(certs.command('init').description('create a new project CA: <dir>/ca.pem and <dir>/ca.key'), CA_VALIDITY_DAYS, 'CA')
+  addCommonOptions(
+    certs.command('init').description('create a new project CA (pathLen 0): <dir>/ca.pem, <dir>/ca.key and an empty <dir>/crl.pem'),
+    CA_VALIDITY_DAYS,
+    'CA',
+  )
     .option('--name <common name>', 'CA common name (default: "mxproxy project CA (<hostname>)")')
     .addHelpText(
       'after',
@@ -364,6 +455,26 @@ export function registerCertsCommand(program: Command): void {
       ].join('\n'),
     )
     .action(run(issueClient));
+
+  certs
+    .command('revoke')
+    .description('add a certificate to the CA\'s revocation list (<dir>/crl.pem), created if missing, signed by the CA')
+    .argument('<cert.pem>', 'the certificate to revoke (issued by the CA)')
+    .option('--dir <dir>', 'certificate directory holding ca.pem, ca.key and crl.pem', DEFAULT_DIR)
+    .option('--ca <ca.pem>', 'the CA certificate, instead of <dir>/ca.pem (with --ca-key)')
+    .option('--ca-key <ca.key>', 'the CA private key, instead of <dir>/ca.key (with --ca)')
+    .option('--crl <crl.pem>', 'the CRL file (default: crl.pem next to the CA certificate)')
+    .addOption(new Option('--reason <reason>', 'revocation reason').choices(REVOCATION_REASONS).default('unspecified'))
+    .addOption(new Option('--days <n>', 'the CRL is valid for n days (default: until the CA expires)').argParser(parseDays))
+    .addHelpText(
+      'after',
+      [
+        '\nExamples:',
+        '  mxproxy certs revoke certs/hmi-1.pem --dir certs --reason keyCompromise',
+        '  mxproxy certs revoke /tmp/old-hmi.pem --ca /media/ca/ca.pem --ca-key /media/ca/ca.key --crl /media/ca/crl.pem',
+      ].join('\n'),
+    )
+    .action(run((file: string, opts: RevokeOptions) => revokeCertificate(file, opts)));
 
   certs
     .command('show')

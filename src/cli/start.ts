@@ -31,6 +31,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     throw err;
   }
   if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
+  if (process.getuid?.() === 0 && !config.runAs) {
+    logger.warn('running as root: set user (and group) in [proxy] to drop root once the proxy has started (docs/security.md)');
+  }
 
   // Forwarded bytes churn Buffers; in the background, see the module for why.
   void raiseMallocTrimThreshold();

@@ -77,6 +77,9 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: c.tls ? [quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)] : [],
     isDefault: false,
   }),
+  sslCrl: (c) => ({ values: c.crlFile ? [quote(c.crlFile)] : [], isDefault: false }),
+  user: (c) => ({ values: c.runAs ? [quote(c.runAs.user)] : [], isDefault: false }),
+  group: (c) => ({ values: c.runAs ? [quote(c.runAs.group)] : [], isDefault: false }),
   server: (c) => ({
     values: [...c.servers.values()].map((s) => quote([s.name, ...s.addresses.map(formatHostPort)].join(' '))),
     isDefault: false,
@@ -121,6 +124,9 @@ const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
   server: 'none defined',
   allow: 'none (no client may reach any server)',
   eventLog: 'not set (no event log)',
+  sslCrl: 'not set (no revocation check)',
+  user: 'not set (keeps the account it was started with)',
+  group: "not set (the user's primary group)",
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {

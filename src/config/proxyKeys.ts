@@ -10,6 +10,7 @@ export const PROXY_SECTION = 'proxy';
 export type ProxyKeyName =
   | 'listen'
   | 'sslCertificate'
+  | 'sslCrl'
   | 'server'
   | 'allow'
   | 'handshakeTimeout'
@@ -22,7 +23,9 @@ export type ProxyKeyName =
   | 'eventLog'
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
-  | 'eventLogFiles';
+  | 'eventLogFiles'
+  | 'user'
+  | 'group';
 
 /** Documentation of one config key. */
 export interface KeyDoc<N extends string = ProxyKeyName> {
@@ -84,6 +87,18 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
       "must be signed by (PEM files), separated by whitespace. Relative paths are relative to the config file's " +
       'directory. Paths cannot contain spaces. Required by "mxproxy start".',
     example: 'sslCertificate = "certs/proxy.pem certs/proxy-key.pem certs/ca.pem"',
+  },
+  {
+    name: 'sslCrl',
+    type: 'string',
+    syntax: 'sslCrl = "<crl.pem>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'Certificate revocation lists (PEM, one or more), one from each CA in the sslCertificate CA file. A client ' +
+      'certificate listed in them is refused (tls-failed:CERT_REVOKED). Read at start: a new CRL needs a ' +
+      'restart. Relative to the config file. Unset: no revocation check.',
+    example: 'sslCrl = "certs/crl.pem"',
   },
   {
     name: 'server',
@@ -197,8 +212,8 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     repeatable: false,
     description:
       'Records every event that enters the actors, and every state transition, to this file (msgpack records), ' +
-      'for `mxproxy replay`. Relative to the config file; its directory must exist. An existing file is rotated ' +
-      'away at start. Unset: no event log.',
+      'for `mxproxy replay`. Relative to the config file; a missing directory is created at start (its parent ' +
+      'must exist), owned by user when that is set. An existing file is rotated away at start. Unset: no event log.',
     example: 'eventLog = "/var/log/mxproxy/events.mxlog"',
   },
   {
@@ -232,6 +247,28 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     ...NUMBER_BOUNDS.eventLogFiles,
     description: 'Event log files kept, the current one included; the oldest is deleted at rotation.',
     example: 'eventLogFiles = 5',
+  },
+  {
+    name: 'user',
+    type: 'string',
+    syntax: 'user = "<name>" | "<uid>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'The account the proxy runs as once its listeners are bound and its certificate, key, CA and CRL files ' +
+      'are read (start as root for ports below 1024 and root-only keys). Must exist on this host. Unset: the ' +
+      'proxy keeps the account it was started with, and warns when that is root.',
+    example: 'user = "mxproxy"',
+  },
+  {
+    name: 'group',
+    type: 'string',
+    syntax: 'group = "<name>" | "<gid>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      "The group the proxy runs as, with user; its only group (supplementary groups are dropped). Unset: the user's primary group.",
+    example: 'group = "mxproxy"',
   },
 ];
 

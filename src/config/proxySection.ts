@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
+import { ACCOUNT_SPEC, lookupAccount } from '../process/accounts.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import { parseIdentityPattern } from '../shared/identity.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
@@ -26,6 +27,7 @@ import {
   type AllowRule,
   type ConfigIssue,
   type ProxyConfig,
+  type RunAs,
   type TargetServer,
   type TlsFiles,
 } from './types.js';
@@ -68,6 +70,8 @@ export function buildProxyConfig(
   const numbers: Partial<Record<NumberKey, number>> = {};
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
+  let crlFile: string | undefined;
+  const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -133,6 +137,23 @@ export function buildProxyConfig(
         if (ok) tls = { certFile, keyFile, caFile };
         break;
       }
+      case 'sslCrl': {
+        const p = String(v).trim();
+        if (p === '' || /\s/.test(p)) {
+          issue(e, 'sslCrl needs one file name without spaces, e.g. sslCrl = "certs/crl.pem"; leave the entry out for no revocation check');
+          break;
+        }
+        crlFile = path.resolve(baseDir, p);
+        const problem = checkFiles ? checkReadableFile(crlFile, 'CRL') : undefined;
+        if (problem) issue(e, problem);
+        break;
+      }
+      case 'user':
+      case 'group': {
+        if (!ACCOUNT_SPEC.test(String(v))) issue(e, `${doc.name} must be a ${doc.name} name or a numeric id, e.g. ${doc.example}`);
+        else account[doc.name] = e;
+        break;
+      }
       case 'server': {
         const r = serverSchema.safeParse(v);
         if (!r.success) {
@@ -187,9 +208,10 @@ export function buildProxyConfig(
         }
         eventLogPath = path.resolve(baseDir, String(v));
         if (checkFiles) {
+          // A missing directory is created at start (for the user the proxy runs as); its parent must exist.
           const dir = path.dirname(eventLogPath);
-          const problem = !fs.existsSync(dir)
-            ? `eventLog directory ${dir} does not exist`
+          const problem = !fs.existsSync(path.dirname(dir))
+            ? `eventLog directory ${dir} does not exist, nor its parent`
             : fs.existsSync(eventLogPath) && !fs.statSync(eventLogPath).isFile()
               ? `eventLog ${eventLogPath} exists and is not a regular file`
               : undefined;
@@ -232,6 +254,8 @@ export function buildProxyConfig(
     }
   }
 
+  const runAs = resolveRunAs(account, file, issues);
+
   if (opts.requireTls && !firstLine.has('sslCertificate')) {
     issues.push({
       file,
@@ -262,6 +286,29 @@ export function buildProxyConfig(
           files: numbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
         }
       : undefined,
+    crlFile,
+    runAs,
   };
   return { config, issues };
+}
+
+/** user / group → ids, looked up on this host; problems are reported at their entries. */
+function resolveRunAs(account: { user?: ConfigEntry; group?: ConfigEntry }, file: string, issues: ConfigIssue[]): RunAs | undefined {
+  const { user, group } = account;
+  const issue = (e: ConfigEntry, message: string): undefined => {
+    issues.push({ file, line: e.line, entry: e.text, message });
+    return undefined;
+  };
+  if (!user) return group ? issue(group, 'group is given without user: name the account to run as, e.g. user = "mxproxy"') : undefined;
+  const u = lookupAccount('passwd', String(user.value.value));
+  if (!u) return issue(user, `user "${String(user.value.value)}" does not exist on this host`);
+  const g = group ? lookupAccount('group', String(group.value.value)) : lookupAccount('group', String(u.gid));
+  if (group && !g) return issue(group, `group "${String(group.value.value)}" does not exist on this host`);
+  return {
+    user: u.name,
+    uid: u.id,
+    group: g?.name ?? String(u.gid), // a primary gid without a group entry is still a valid gid
+    gid: g?.id ?? u.gid,
+    source: { file, line: user.line },
+  };
 }

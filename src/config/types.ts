@@ -58,6 +58,19 @@ export interface ProxyConfig {
   maxRequestBytes: number;
   /** The event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
+  /** sslCrl (absolute path); undefined: no revocation check. */
+  crlFile: string | undefined;
+  /** user / group: the account to drop to after start; undefined: keep the one started with. */
+  runAs: RunAs | undefined;
+}
+
+/** An account resolved from the user and group entries (names for messages, ids for setuid/setgid). */
+export interface RunAs {
+  user: string;
+  uid: number;
+  group: string;
+  gid: number;
+  source: SourceRef;
 }
 
 export interface EventLogConfig {

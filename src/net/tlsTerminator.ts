@@ -1,12 +1,15 @@
 /**
  * TLS termination for accepted TCP sockets. A never-listening tls.Server does the work: sockets are handed to
  * it with `emit('connection')` (documented for injecting connections), so Node's own client-certificate
- * verification applies (chain to the configured CA, validity, required certificate) — no re-implementation.
+ * verification applies (chain to the configured CA, validity, required certificate, the CRL) — no
+ * re-implementation. On top, what it lets through: clients that are CAs (net/clientPolicy.ts).
  */
+import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
 import { encodeIdentity } from '../shared/identity.js';
+import { clientPolicy } from './clientPolicy.js';
 import { certificateIdentities } from './identity.js';
 import { errorCode } from './socketEvents.js';
 
@@ -14,6 +17,8 @@ export interface TlsMaterial {
   cert: string | Buffer;
   key: string | Buffer;
   ca: string | Buffer;
+  /** CRLs (PEM, one per element: OpenSSL reads only the first CRL of a string). Set: every chain is checked. */
+  crl?: string[];
 }
 
 export interface TlsOutcome {
@@ -45,19 +50,33 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
     rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
     ALPNProtocols: [ALPN_PROTOCOL],
+    // With a CRL Node has OpenSSL check every certificate of the chain against it (CRL_CHECK_ALL).
+    ...(material.crl && material.crl.length > 0 ? { crl: material.crl } : {}),
+    // TLS 1.2 renegotiation started by the client is refused by OpenSSL itself (a no_renegotiation alert), so no
+    // second handshake is ever computed; TLS 1.3 has none.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
   });
+  const policy = clientPolicy(material.ca);
   server.on('secureConnection', (socket: tls.TLSSocket) => {
+    // The earliest moment the socket is ours; a renegotiation attempt now also fails the socket with
+    // ERR_TLS_RENEGOTIATION_DISABLED, so the pair ends with that code in the log.
+    socket.disableRenegotiation();
     const raw = rawOf(socket);
     if (!raw) {
       socket.destroy();
       return;
     }
-    const names = certificateIdentities(socket.getPeerCertificate(false));
-    if (!names.ok) {
-      // Verified by Node, refused here (more than one CN): as a TLS failure, before any request is read.
+    const peer = socket.getPeerCertificate(false);
+    // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN):
+    // as a TLS failure, before any request is read.
+    const refusal = policy(socket, peer);
+    const names = certificateIdentities(peer);
+    if (refusal || !names.ok) {
+      // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish
+      // from under a live TLS socket in the middle of its handshake callback (that crashes the process).
       socket.destroy();
-      raw.destroy();
-      outcome.failed(raw, names.code, names.message);
+      if (refusal) outcome.failed(raw, refusal.code, refusal.message);
+      else if (!names.ok) outcome.failed(raw, names.code, names.message);
       return;
     }
     outcome.ok(raw, socket, {

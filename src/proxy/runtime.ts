@@ -4,9 +4,12 @@
  *   accept ─► ACCEPTED ─► TLS (Node verifies the client certificate) ─► TLS_OK / TLS_FAILED ─► …
  *
  * Every event enters the actors through one RxJS stream (EventBus), which is where observers and the event
- * log tap in.
+ * log tap in. With `[proxy] user` the process drops root once its files are read and its listeners bound
+ * (process/privileges.ts); sockets accepted before that wait.
  */
 import type net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createActor, type Actor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
@@ -20,6 +23,7 @@ import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
+import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort } from '../shared/address.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
@@ -66,11 +70,24 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let material = opts.tls;
   if (!material) {
     if (!config.tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${config.file}: no sslCertificate entry in [proxy]`);
-    material = loadTlsMaterial(config.tls);
+    material = loadTlsMaterial(config.tls, { crlFile: config.crlFile, warn: (m) => logger.warn(m) });
   }
+  const runAs = config.runAs;
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
   const logConfig = config.eventLog;
+  if (logConfig) {
+    const dir = path.dirname(logConfig.path);
+    let created: boolean;
+    try {
+      created = prepareLogDirectory(dir, runAs);
+    } catch (err) {
+      throw Object.assign(new Error(`cannot create the event log directory ${dir}: ${(err as Error).message}`), {
+        code: (err as NodeJS.ErrnoException).code,
+      });
+    }
+    if (created) logger.info(`created the event log directory ${dir}` + (runAs ? ` for user ${runAs.user}` : ''));
+  }
   const recorder = logConfig
     ? await EventRecorder.open({
         ...logConfig,
@@ -84,6 +101,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         (logConfig.level === 'payload' ? ': forwarded bytes are written to disk, for debugging only' : ''),
     );
   }
+  // Opened before the drop: the file belongs to the account it runs as, like the ones rotation creates later.
+  if (recorder && logConfig && runAs && process.getuid?.() === 0) fs.chownSync(logConfig.path, runAs.uid, runAs.gid);
   const flushOnExit = () => recorder?.flushSync();
   if (recorder) process.once('exit', flushOnExit);
 
@@ -164,7 +183,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   let nextId = 0;
   const dispatchLevel = opts.reportDispatch ? 'info' : 'debug';
-  const onSocket = (raw: net.Socket) => {
+  const accept = (raw: net.Socket) => {
     // An error before TLS owns the socket (a reset right after accept) must not crash the process.
     raw.on('error', () => {});
     const id = (++nextId).toString(36);
@@ -192,17 +211,34 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     bus.emit({ type: 'ACCEPTED', id, peer, local });
     terminator.emit('connection', raw);
   };
+  // Until the privileges are dropped, accepted sockets wait: no client byte is handled as root.
+  let held: net.Socket[] | null = runAs ? [] : null;
+  const onSocket = (raw: net.Socket) => {
+    if (!held) return accept(raw);
+    raw.on('error', () => {}); // a reset while it waits must not crash the process either
+    held.push(raw);
+  };
 
-  let listening: Listening;
+  let listening: Listening | undefined;
   try {
     listening = await listen(config.listen, onSocket);
+    if (runAs) {
+      dropPrivileges(runAs);
+      if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs);
+      logger.info(`running as user ${runAs.user} (${runAs.uid}), group ${runAs.group} (${runAs.gid})`);
+    }
   } catch (err) {
+    for (const raw of held ?? []) raw.destroy();
+    await listening?.close();
     subscription.unsubscribe();
     root.stop();
     await recorder?.close();
     process.off('exit', flushOnExit);
     throw err;
   }
+  const waiting = held ?? [];
+  held = null;
+  for (const raw of waiting) accept(raw);
   logger.info(`mxproxy listening on ${listening.addresses.join(', ')}`, {
     servers: [...config.servers.keys()].join(','),
     rules: config.allow.length,

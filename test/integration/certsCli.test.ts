@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
@@ -130,6 +131,14 @@ describe('mxproxy certs', () => {
       assert.match(client, /TLS Web Client Authentication/);
     });
 
+    it('the CA has pathlen:0 (it cannot sign another CA), and init wrote an empty CRL signed by it', { ...T, ...OPENSSL }, () => {
+      assert.match(assertOk(openssl('x509', '-noout', '-text', '-in', file('ca.pem'))), /CA:TRUE, pathlen:0/);
+      const crl = assertOk(openssl('crl', '-noout', '-text', '-in', file('crl.pem'), '-CAfile', file('ca.pem')));
+      assert.match(crl, /No Revoked Certificates/);
+      assert.match(crl, /CRL Number: *\n *0\b/);
+      assert.equal(fs.statSync(file('crl.pem')).mode & 0o777, 0o644);
+    });
+
     it('honours --days (notAfter within a day of the request)', { ...T, ...OPENSSL }, () => {
       for (const [f, days] of [['proxy.test.pem', 30], ['hmi-1.pem', 90], ['ca.pem', 3650]] as const) {
         const out = assertOk(openssl('x509', '-noout', '-enddate', '-in', file(f)));
@@ -186,6 +195,59 @@ describe('mxproxy certs', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  describe('revoke', () => {
+    const serialOf = (f: string) => new X509Certificate(fs.readFileSync(file(f))).serialNumber;
+
+    it('adds the serial to crl.pem with the reason; openssl lists it and refuses the certificate', { ...T, ...OPENSSL }, async () => {
+      assertOk(await cli('issue', 'client', '--name', 'lost-1'));
+      assertOk(await cli('issue', 'client', '--name', 'kept-1'));
+      const out = assertOk(await cli('revoke', file('lost-1.pem'), '--reason', 'keyCompromise'));
+      assert.match(out, /Revoked CN=lost-1 \(keyCompromise\)/);
+      assert.match(out, /CRL +.*certs\/crl\.pem: 1 revoked, CRL number 1/);
+      assert.ok(out.includes(`sslCrl = "${file('crl.pem').replace(cwd + '/', '')}"`), out);
+      const text = assertOk(openssl('crl', '-noout', '-text', '-in', file('crl.pem')));
+      assert.match(text, new RegExp(`Serial Number: ${serialOf('lost-1.pem')}`));
+      assert.match(text, /Key Compromise/);
+      const verify = openssl('verify', '-crl_check', '-CRLfile', file('crl.pem'), '-CAfile', file('ca.pem'), file('lost-1.pem'), file('kept-1.pem'));
+      assert.match(verify.stdout + verify.stderr, /lost-1\.pem: verification failed|certificate revoked/);
+      assert.match(verify.stdout, /kept-1\.pem: OK/);
+    });
+
+    it('a second revoke keeps the first entry and counts up; revoking again changes nothing', T, async () => {
+      assertOk(await cli('issue', 'client', '--name', 'lost-2'));
+      assert.match(assertOk(await cli('revoke', file('lost-2.pem'))), /2 revoked, CRL number 2/);
+      const before = fs.readFileSync(file('crl.pem'), 'utf8');
+      assert.match(assertOk(await cli('revoke', file('lost-1.pem'))), /already revoked .*nothing changed/);
+      assert.equal(fs.readFileSync(file('crl.pem'), 'utf8'), before);
+    });
+
+    it('--ca/--ca-key/--crl name the files one by one; a new CRL is created', { ...T, ...OPENSSL }, async () => {
+      assertOk(await cli('issue', 'client', '--name', 'lost-3'));
+      const crl = path.join(cwd, 'separate-crl.pem');
+      const out = assertOk(await cli('revoke', file('lost-3.pem'), '--ca', file('ca.pem'), '--ca-key', file('ca.key'), '--crl', crl, '--days', '7'));
+      assert.match(out, /separate-crl\.pem \(new\): 1 revoked/);
+      assert.match(out, /next update .*\(in 7 days\)/);
+      assert.match(assertOk(openssl('crl', '-noout', '-text', '-in', crl)), new RegExp(serialOf('lost-3.pem')));
+    });
+
+    it('refuses the CA itself, a certificate of another CA, --ca without --ca-key, an unknown reason (exit 2)', T, async () => {
+      const other = path.join(cwd, 'other');
+      assertOk(await cli('init', '--dir', other));
+      assertOk(await cli('issue', 'client', '--dir', other, '--name', 'foreign'));
+      const runs = await Promise.all([
+        cli('revoke', file('ca.pem')),
+        cli('revoke', path.join(other, 'foreign.pem')),
+        cli('revoke', file('hmi-1.pem'), '--ca', file('ca.pem')),
+        cli('revoke', file('hmi-1.pem'), '--reason', 'whim'),
+      ]);
+      const expected = [/is the CA itself/, /was not issued by the CA in certs\/ca\.pem/, /--ca and --ca-key go together/, /--reason <reason>.*whim.*is invalid/];
+      for (const [i, r] of runs.entries()) {
+        assert.equal(r.status, 2, `${i}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, expected[i]!);
+      }
+    });
   });
 
   describe('errors (exit status 2)', () => {
