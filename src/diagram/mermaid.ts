@@ -8,11 +8,12 @@ import { mermaidId } from '../replay/mermaid.js';
 import { childrenOf, commonContainer, compartmentLines, transitionLabel, type DiagramModel, type DiagramState } from './walk.js';
 
 /**
- * Text for a label: Mermaid ends a statement at `;` and a line at a newline, and reads `#…;` as an entity code;
- * the characters its grammar or HTML would take are written as entity codes, which Mermaid turns back.
+ * Text for a label: Mermaid ends a statement at `;` and a line at a newline, reads `#…;` as an entity code and
+ * shows labels as HTML; the characters its grammar or HTML would take (an `&` only where it could start a
+ * reference: `&&` stays readable) are written as entity codes, which Mermaid turns back.
  */
 export function mermaidText(s: string): string {
-  return s.replace(/\r?\n/g, ' ').replace(/[#;"<>{}]/g, (c) => `#${c.charCodeAt(0)};`);
+  return s.replace(/\r?\n/g, ' ').replace(/[#;"<>{}]|&(?=[#\w])/g, (c) => `#${c.charCodeAt(0)};`);
 }
 
 export function mermaidDiagramOf(model: DiagramModel, header: string[] = []): string {

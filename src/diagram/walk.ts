@@ -163,7 +163,9 @@ function actionOf(a: ActionDef): DiagramAction {
     if (typeof fn.type === 'string' && fn.type.startsWith('xstate.')) {
       const name = fn.type.slice('xstate.'.length);
       // An assign with an object names the context keys it updates; one with a function cannot say.
-      if (name === 'assign' && fn.assignment && typeof fn.assignment === 'object') return { name, params: Object.keys(fn.assignment).join(', ') };
+      if (name === 'assign' && fn.assignment && typeof fn.assignment === 'object' && Object.keys(fn.assignment).length) {
+        return { name, params: Object.keys(fn.assignment).join(', ') };
+      }
       if (name === 'raise' && fn.event && typeof fn.event === 'object') return { name, params: String((fn.event as { type?: unknown }).type) };
       return { name };
     }
