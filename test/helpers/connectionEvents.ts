@@ -64,7 +64,8 @@ export function activePaths(value: unknown, prefix = ''): string[] {
 
 /**
  * For @xstate/graph's `events` option: every valid event the active states (and the root) handle, one per
- * payload the table makes for the current context.
+ * payload the table makes for the current context. A delayed transition's (`after`) event is sent as XState
+ * would fire it, with no payload.
  */
 export function eventsFor(machine: AnyStateMachine): (snapshot: { value: unknown; context: ConnectionContext }) => ConnectionEvent[] {
   const model = walkMachine(machine);
@@ -72,7 +73,8 @@ export function eventsFor(machine: AnyStateMachine): (snapshot: { value: unknown
   if (missing.length) throw new Error(noGeneratorMessage(missing));
   const handledBy = new Map<string, string[]>();
   for (const t of model.transitions) {
-    if (t.event === null || !machineEventTypes(model).includes(t.event)) continue;
+    const delayed = t.event?.startsWith('xstate.after.') === true;
+    if (t.event === null || !(delayed || machineEventTypes(model).includes(t.event))) continue;
     const list = handledBy.get(t.source) ?? [];
     if (!list.includes(t.event)) list.push(t.event);
     handledBy.set(t.source, list);
@@ -80,6 +82,7 @@ export function eventsFor(machine: AnyStateMachine): (snapshot: { value: unknown
   return (snapshot) => {
     const types = new Set(['', ...activePaths(snapshot.value)].flatMap((p) => handledBy.get(p) ?? []));
     return [...types].flatMap((type) => {
+      if (type.startsWith('xstate.after.')) return [{ type } as unknown as ConnectionEvent]; // not in the union: XState's own
       const generate = EVENT_GENERATORS[type as ConnectionEventType] as Generator<ConnectionEventType>;
       return generate(snapshot.context).map((fields) => ({ ...fields, type, id: INPUT.id }) as ConnectionEvent);
     });
