@@ -1,11 +1,13 @@
 /**
  * A machine model as a Mermaid state diagram (stateDiagram-v2): compound states as composite states, entry /
- * exit actions and transitions without a target as description lines of their state (a note for a composite),
- * each transition written inside the innermost composite that holds both of its ends (Mermaid draws a
- * transition only within the composite it is written in, or across the top level).
+ * exit actions and transitions without a target as description lines of their state (a note for a composite).
+ *
+ * Where a transition is written matters: Mermaid moves a state into the last composite that mentions it. So a
+ * transition between two children of one composite is written in that composite, and every other one (across
+ * composites, or between a composite and its own child) at the top level, outside them all, which moves nothing.
  */
 import { mermaidId } from '../replay/mermaid.js';
-import { childrenOf, commonContainer, compartmentLines, transitionLabel, type DiagramModel, type DiagramState } from './walk.js';
+import { childrenOf, compartmentLines, transitionLabel, type DiagramModel, type DiagramState } from './walk.js';
 
 /**
  * Text for a label: Mermaid ends a statement at `;` and a line at a newline, reads `#…;` as an entity code and
@@ -30,11 +32,13 @@ export function mermaidDiagramOf(model: DiagramModel, header: string[] = []): st
   const idOf = (path: string) => ids.get(path)!;
 
   // Transitions by the composite they are written in ('' the root's block, null the top level).
+  const parentOf = new Map(model.states.map((s) => [s.path, s.parent]));
   const byBlock = new Map<string | null, string[]>();
   for (const t of model.transitions) {
     if (t.targets.length === 0) continue; // shown in the state's compartment
     for (const target of t.targets) {
-      const block = commonContainer([t.source, target]);
+      const parent = parentOf.get(t.source) ?? null;
+      const block = parent !== null && parentOf.get(target) === parent ? parent : null;
       const list = byBlock.get(block) ?? [];
       list.push(`${idOf(t.source)} --> ${idOf(target)} : ${mermaidText(transitionLabel(t))}`);
       byBlock.set(block, list);

@@ -118,17 +118,6 @@ export function childrenOf(model: DiagramModel, path: string): DiagramState[] {
   return model.states.filter((s) => s.parent === path);
 }
 
-/** The deepest state that strictly contains every one of `paths` (the root contains all but itself); null if none. */
-export function commonContainer(paths: string[]): string | null {
-  const chains = paths.map((p) => (p === '' ? [] : p.split('.')));
-  const shortest = Math.min(...chains.map((c) => c.length));
-  let depth = 0;
-  while (depth < shortest && chains.every((c) => c[depth] === chains[0]![depth])) depth++;
-  // A path that is itself the common prefix cannot contain itself: step out of it.
-  if (chains.some((c) => c.length === depth)) depth--;
-  return depth < 0 ? null : chains[0]!.slice(0, depth).join('.');
-}
-
 function pathOf(node: AnyStateNode): string {
   return node.path.join('.');
 }

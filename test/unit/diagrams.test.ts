@@ -20,7 +20,7 @@ import { dotDiagramOf } from '../../src/diagram/dot.js';
 import { mermaidDiagramOf, mermaidText } from '../../src/diagram/mermaid.js';
 import { committedDiagrams, renderDiagram } from '../../src/diagram/render.js';
 import { svgOf } from '../../src/diagram/svg.js';
-import { commonContainer, transitionLabel, walkMachine, type DiagramModel, type DiagramTransition } from '../../src/diagram/walk.js';
+import { transitionLabel, walkMachine, type DiagramModel, type DiagramTransition } from '../../src/diagram/walk.js';
 import { eventsFor, INPUT } from '../helpers/connectionEvents.js';
 
 // dist/test/unit → the project root.
@@ -211,11 +211,22 @@ describe('the renderers', () => {
     assert.match(svg, /\(a;b &amp;&amp; c&quot;d\) \|\| !e/);
   });
 
-  test('a transition is written in the innermost composite holding both ends', () => {
-    assert.equal(commonContainer(['handshake.tls', 'handshake.awaitingRequest']), 'handshake');
-    assert.equal(commonContainer(['handshake.tls', 'teardown.closing']), '');
-    assert.equal(commonContainer(['teardown', 'teardown.aborting']), '');
-    assert.equal(commonContainer(['connecting', 'connecting']), '');
-    assert.equal(commonContainer(['', 'running']), null);
+  test('Mermaid: a transition is written in a composite only between two of its children, else at the top level', async () => {
+    // Mermaid puts a state in the last composite that mentions it: nothing may mention a child elsewhere.
+    const text = await renderDiagram('connection', 'mermaid');
+    const blockOf = new Map<string, string>();
+    const stack: string[] = ['(top)'];
+    for (const line of text.split('\n')) {
+      const open = /^\s*state (\w+) \{$/.exec(line);
+      if (open) stack.push(open[1]!);
+      else if (/^\s*\}$/.test(line)) stack.pop();
+      const edge = /^\s*(\w+) --> (\w+) : (.*)$/.exec(line);
+      if (edge) blockOf.set(`${edge[1]} ${edge[2]} ${edge[3]}`, stack.at(-1)!);
+    }
+    assert.equal(blockOf.get('handshake_tls handshake_awaitingRequest TLS_OK / assign(identity, identities)'), 'handshake');
+    assert.equal(blockOf.get('handshake_tls teardown_closing SHUTDOWN / assign(reason)'), '(top)');
+    assert.equal(blockOf.get('teardown teardown_aborting CLIENT_ERROR / clientFailed'), '(top)');
+    assert.equal(blockOf.get('teardown closed always [bothClosed]'), 'connection');
+    assert.equal(blockOf.get('authorization connecting AUTHORIZED / assign(addresses, attempt)'), 'connection');
   });
 });
