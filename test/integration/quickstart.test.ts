@@ -36,11 +36,14 @@ async function waitForOutput(child: { output: () => string; exitCode: number | n
   }
 }
 
-/** SIGTERM to the process group; resolves with the exit code, or the signal's name if it was killed. */
+/**
+ * SIGTERM to the process group; resolves with the exit code, or the signal's name if it was killed, once the
+ * output is complete: `close`, not `exit`, since npm may exit before the node under it has written its last lines.
+ */
 async function stop(child: ChildProcess | undefined): Promise<number | string | null> {
   if (!child?.pid) return null;
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode;
-  const exited = new Promise<number | string | null>((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const exited = new Promise<number | string | null>((r) => child.once('close', (code, signal) => r(code ?? signal)));
   process.kill(-child.pid, 'SIGTERM');
   const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
   const code = await exited;
