@@ -92,6 +92,7 @@ export const connectionMachine = setup({
       return event.attempt === context.attempt;
     },
     bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
+    isHalfClosed: ({ context }) => context.halfClosedBy !== null,
     notHalfClosed: ({ context }) => context.halfClosedBy === null,
   },
 }).createMachine({
@@ -251,6 +252,7 @@ export const connectionMachine = setup({
     },
     forwarding: {
       entry: ['link', { type: 'startTimer', params: { timer: 'idle' } }],
+      // Cancelling a timer that never started is a no-op (src/proxy/effects.ts), like clearTimeout.
       exit: [
         { type: 'cancelTimer', params: { timer: 'idle' } },
         { type: 'cancelTimer', params: { timer: 'halfClose' } },
@@ -267,7 +269,8 @@ export const connectionMachine = setup({
           guard: 'notHalfClosed',
           actions: [assign({ halfClosedBy: 'server' }), { type: 'startTimer', params: { timer: 'halfClose' } }],
         },
-        HALF_CLOSE_TIMEOUT: { target: 'teardown.aborting', actions: assign({ reason: 'timeout:half-close' }) },
+        // Only a deadline that was started counts: a stray timer event (replay of a damaged log) changes nothing.
+        HALF_CLOSE_TIMEOUT: { guard: 'isHalfClosed', target: 'teardown.aborting', actions: assign({ reason: 'timeout:half-close' }) },
         IDLE_TIMEOUT: { target: 'teardown.aborting', actions: assign({ reason: 'timeout:idle' }) },
         CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
         SERVER_CLOSED: { target: 'teardown.closing', actions: 'serverClosed' },

@@ -48,7 +48,7 @@ function checkTls(
     return [];
   } catch (err) {
     if (!(err instanceof TlsMaterialError)) throw err;
-    return [{ ...at(err.code.startsWith('ERR_CRL') ? 'sslCrl' : 'sslCertificate'), message: `${err.code}: ${err.message}` }];
+    return [{ ...at(err.code.includes('_CRL_') ? 'sslCrl' : 'sslCertificate'), message: `${err.code}: ${err.message}` }];
   }
 }
 

@@ -14,7 +14,7 @@ const program = new Command()
 
 /**
  * Each command's module is imported only when that command runs (or for the full help): a running proxy does not
- * carry the X.509 library of `certs` or the replay tooling, which is start-up time and, measured, about 20 MB of
+ * carry the X.509 library of `certs`, the replay tooling or the Graphviz of `diagram`, which is start-up time and, measured, about 20 MB of
  * resident memory per process. Commands are listed here in the order the help shows them.
  */
 const COMMANDS: Record<string, (program: Command) => Promise<void>> = {
@@ -22,6 +22,7 @@ const COMMANDS: Record<string, (program: Command) => Promise<void>> = {
   forward: async (p) => (await import('./forward.js')).registerForwardCommand(p),
   certs: async (p) => (await import('./certs.js')).registerCertsCommand(p),
   replay: async (p) => (await import('./replay.js')).registerReplayCommand(p),
+  diagram: async (p) => (await import('./diagram.js')).registerDiagramCommand(p),
   'check-config': async (p) => registerCheckConfig(p),
   audit: async (p) => (await import('./audit.js')).registerAuditCommand(p),
 };

@@ -60,10 +60,13 @@ export async function waitForOutput(child: { output: () => string; exitCode: num
   }
 }
 
-/** Resolves with the exit code, or the signal's name if it was killed. */
+/**
+ * Resolves with the exit code, or the signal's name if it was killed, once the output is complete: `close`, not
+ * `exit`, since npm may exit before the node under it has written its last lines.
+ */
 export function exited(child: ChildProcess): Promise<number | string | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
-  return new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  return new Promise((r) => child.once('close', (code, signal) => r(code ?? signal)));
 }
 
 /** True while any process of the group `pgid` (a startInGroup child's pid) is alive. */

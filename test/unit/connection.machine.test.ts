@@ -405,6 +405,16 @@ describe('connection machine: timeouts on linked pairs', () => {
     assertFinal(h, { reason: 'timeout:half-close', client: { read: 10, written: 20 } });
   });
 
+  test('HALF_CLOSE_TIMEOUT without a FIN (no deadline was started) changes nothing', () => {
+    const h = toForwarding();
+    h.effects();
+    const before = h.context();
+    h.send('HALF_CLOSE_TIMEOUT');
+    assert.equal(h.value(), 'forwarding');
+    assert.deepEqual(h.context(), before);
+    assert.deepEqual(h.effects(), []);
+  });
+
   test('IDLE_TIMEOUT → aborting (both sockets destroyed), reason timeout:idle', () => {
     const h = toForwarding();
     h.send('IDLE_TIMEOUT');
