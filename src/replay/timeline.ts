@@ -91,7 +91,7 @@ export function describeEvent(e: Record<string, unknown>): string {
   switch (type) {
     case 'ACCEPTED': {
       // A forwarder's pair: its target and what it dials (the proxy, or the target's own addresses).
-      const addresses = Array.isArray(e.addresses) ? e.addresses.map(text).join(' ') : '';
+      const addresses = Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : '';
       const forward =
         typeof e.target === 'string'
           ? ` target=${text(e.target)} ${typeof e.proxy === 'string' ? `via proxy ${text(e.proxy)}` : `direct ${addresses}`}`
@@ -99,14 +99,14 @@ export function describeEvent(e: Record<string, unknown>): string {
       return `ACCEPTED peer=${text(e.peer)} local=${text(e.local)}${forward}`;
     }
     case 'TLS_OK': {
-      const ids = Array.isArray(e.identities) && e.identities.length > 1 ? ` identities=${e.identities.map(text).join(',')}` : '';
+      const ids = Array.isArray(e.identities) && e.identities.length > 1 ? ` identities=${e.identities.map((v) => text(v)).join(',')}` : '';
       const alpn = typeof e.alpn === 'string' ? ` ${e.alpn}` : '';
       return `TLS_OK identity=${text(e.identity)}${ids} ${text(e.protocol)}${alpn}${e.resumed === true ? ' resumed' : ''}`;
     }
     case 'REQUEST':
       return `REQUEST target=${text(e.target)}${typeof e.earlyBytes === 'number' && e.earlyBytes > 0 ? ` early=${e.earlyBytes} B` : ''}`;
     case 'AUTHORIZED':
-      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map(text).join(' ') : text(e.addresses)}`;
+      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : text(e.addresses)}`;
     case 'BACKEND_CONNECTED':
       return `BACKEND_CONNECTED ${text(e.address)} attempt=${text(e.attempt)}`;
     case 'BACKEND_FAILED':
