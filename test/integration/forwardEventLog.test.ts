@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { systemClock, type Clock } from '../../src/clock.js';
 import { readClientConfig } from '../../src/config/index.js';
 import { EventLogWriter, readEventLogFile } from '../../src/eventlog/index.js';
 import { asLogRecord, FORWARDER_ROOT_ID, type EventRecord, type HeaderRecord, type LogRecord, type TransitionRecord } from '../../src/eventlog/records.js';
@@ -41,7 +42,11 @@ function replay(...args: string[]): Promise<Run> {
 const show = (r: Run) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const lastLine = (s: string) => s.split('\n').filter((l) => l !== '').at(-1) ?? '';
 
-async function forwarder(pki: TestPki, lines: string[]): Promise<{ fwd: Forwarder; port(target: string): number; logs: Record<string, unknown>[] }> {
+async function forwarder(
+  pki: TestPki,
+  lines: string[],
+  clock?: Clock,
+): Promise<{ fwd: Forwarder; port(target: string): number; logs: Record<string, unknown>[] }> {
   const text = ['[client]', `sslCertificate = "${pki.client.cert} ${pki.client.key} ${pki.caFile}"`, ...lines].join('\n');
   const config = readClientConfig(text, `${pki.dir}/client.config`, { requireForwards: true });
   const logs: Record<string, unknown>[] = [];
@@ -55,6 +60,7 @@ async function forwarder(pki: TestPki, lines: string[]): Promise<{ fwd: Forwarde
     config,
     tls: config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined,
     logger: createLogger({ format: 'json', level: 'debug', stream: sink }),
+    ...(clock ? { clock } : {}),
   });
   return {
     fwd,
@@ -212,6 +218,37 @@ describe('forwarder event log', () => {
       ),
     );
     assert.match(lastLine(r.stdout), /DIVERGENCE at record #\d+$/);
+  });
+
+  it('a proxy that never answers: the connect deadline, armed through the injected clock, ends the pair unreachable ETIMEDOUT', async () => {
+    // Accepts TCP, never speaks TLS.
+    const silent = await startBackend(() => undefined);
+    const asked: number[] = [];
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      setTimeout: (fn, ms) => {
+        asked.push(ms);
+        return systemClock.setTimeout(fn, ms);
+      },
+      clearTimeout: (handle) => systemClock.clearTimeout(handle),
+    };
+    const log = path.join(dir, 'silent.mxlog');
+    const f = await forwarder(pki, [`mxProxy = "${silent.address}"`, 'forward = "127.0.0.1:0 echo"', 'connectTimeout = 300', `eventLog = "${log}"`], clock);
+    try {
+      assert.equal(await refused(f.port('echo')), 'ECONNRESET');
+      await f.fwd.stop();
+    } finally {
+      await silent.close();
+    }
+    assert.deepEqual(asked.slice(0, 2), [300, 2000], 'the connect deadline, then the teardown deadline');
+    const warn = f.logs.find((l) => l.level === 'warn' && l.code === 'ETIMEDOUT');
+    assert.ok(warn, 'the refusal is logged with its code');
+    assert.match(String(warn.message), /^echo: cannot connect$/);
+    const { list } = await load(log);
+    assert.deepEqual(transitionsOf(list, '1').slice(1, 2), ['linking.connecting → teardown.aborting on CONNECT_TIMEOUT']);
+    const r = await replayFiles([log]);
+    assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
+    assert.equal(f.fwd.stats().refused, 1);
   });
 
   it('proxy logs are still replayed through the proxy\'s machines (the recorded fixtures)', async () => {
