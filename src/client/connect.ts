@@ -2,7 +2,8 @@
  * The client side of mxproxy/1 as a library: connect({ proxy, target, tls }) resolves to a socket that is
  * already linked to the target server, or rejects with a ProxyDeclinedError whose `code` is the proxy's
  * reply code (ERR_NOT_ALLOWED, …), or with a ProxyConnectError (ERR_PROXY_CONNECT; `causeCode` says why:
- * ECONNREFUSED, a TLS verdict, ETIMEDOUT, ERR_BAD_REPLY). The forwarder and tests build on it.
+ * ECONNREFUSED, a TLS verdict, ETIMEDOUT, ERR_BAD_REPLY). Tests build on it; the forwarder's pair machine
+ * takes its two steps one at a time (dialProxy, then requestTarget), each outcome an event.
  */
 import net from 'node:net';
 import tls from 'node:tls';
