@@ -6,13 +6,25 @@
  * of long-lived pairs, so the children live here instead: O(1) spawn, route and forget. They are still inside
  * the root's actor system (parent = the root, systemId = the connection id), so `root.system.get(id)` and
  * XState's inspection find every pair, while the root's own snapshot stays plain data.
+ *
+ * ActorRegistry holds any pair machine; ConnectionRegistry is the proxy's, ForwardRegistry (./forwarder.ts)
+ * the forwarder's.
  */
-import { assertEvent, createActor, type AnyActorRef } from 'xstate';
+import {
+  assertEvent,
+  createActor,
+  type Actor,
+  type AnyActorRef,
+  type AnyStateMachine,
+  type EventFromLogic,
+  type InputFrom,
+  type OutputFrom,
+} from 'xstate';
+import type { WithId } from '../src/shared/events.js';
 import type { connectionMachine, ConnectionEvent, ConnectionInput, ConnectionOutput } from './connection.js';
-import { proxyMachine, type ChildEnd, type ProxyEvent } from './proxy.js';
+import { proxyMachine, type ProxyEvent } from './proxy.js';
 
 type ConnectionLogic = typeof connectionMachine;
-type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
 
 /**
  * Told after a child has taken each event (and once at its start, `on` = "xstate.init"): how the event log
@@ -21,24 +33,32 @@ type ConnectionActor = ReturnType<typeof createActor<ConnectionLogic>>;
  */
 export type ChildStepObserver = (id: string, snapshot: { value: unknown; status: string }, on: string) => void;
 
-export interface RegistryOptions {
+export interface RegistryOptions<TOutput = ConnectionOutput> {
   /** Sees each child's snapshot after every event it took. */
   observe?: ChildStepObserver | undefined;
   /** Told once per pair when it has ended and been forgotten (logging, counters). */
-  finished?: ((output: ConnectionOutput) => void) | undefined;
+  finished?: ((output: TOutput) => void) | undefined;
 }
 
-export class ConnectionRegistry {
-  private readonly children = new Map<string, ConnectionActor>();
+/** How a root tells the registry that a child ended: its output, or the error its machine threw. */
+export type ActorEnd<TOutput> = { id: string; output: TOutput | undefined; error: unknown };
+
+/**
+ * The children of a root, any pair machine: the proxy's connections (ConnectionRegistry below) or the
+ * forwarder's pairs (machines/forwarder.ts). `failedOutput` is what a child whose machine threw is reported as.
+ */
+export class ActorRegistry<TLogic extends AnyStateMachine> {
+  private readonly children = new Map<string, Actor<TLogic>>();
   /** Kept so a child that failed can still be reported with its peer. */
-  private readonly inputs = new Map<string, ConnectionInput>();
+  private readonly inputs = new Map<string, InputFrom<TLogic>>();
   private readonly observe: ChildStepObserver | undefined;
-  private readonly finished: ((output: ConnectionOutput) => void) | undefined;
+  private readonly finished: ((output: OutputFrom<TLogic>) => void) | undefined;
 
   constructor(
-    /** The connection machine each child runs: with live effects provided, or bare (replay, tests). */
-    private readonly logic: ConnectionLogic,
-    opts: RegistryOptions = {},
+    /** The machine each child runs: with live effects provided, or bare (replay, tests). */
+    private readonly logic: TLogic,
+    private readonly failedOutput: (input: InputFrom<TLogic>, reason: string) => OutputFrom<TLogic>,
+    opts: RegistryOptions<OutputFrom<TLogic>> = {},
   ) {
     this.observe = opts.observe;
     this.finished = opts.finished;
@@ -52,7 +72,7 @@ export class ConnectionRegistry {
     return this.children.keys();
   }
 
-  get(id: string): ConnectionActor | undefined {
+  get(id: string): Actor<TLogic> | undefined {
     return this.children.get(id);
   }
 
@@ -60,7 +80,7 @@ export class ConnectionRegistry {
     return this.children.has(id);
   }
 
-  spawn(input: ConnectionInput, supervisor: AnyActorRef): void {
+  spawn(input: InputFrom<TLogic> & WithId, supervisor: AnyActorRef): void {
     if (this.children.has(input.id)) return;
     // With the supervisor as parent the child joins its actor system (one system, not one per pair) and
     // reports its end as xstate.done.actor.<id> or, if its machine throws, xstate.error.actor.<id>.
@@ -72,18 +92,18 @@ export class ConnectionRegistry {
   }
 
   /** The child ended (final state or error): forget it and report what it ended with. */
-  forget({ id, output, error }: ChildEnd): void {
+  forget({ id, output, error }: ActorEnd<OutputFrom<TLogic>>): void {
     const input = this.inputs.get(id);
     if (!this.children.delete(id) || !input) return;
     this.inputs.delete(id);
     const reported =
       error !== undefined
-        ? failedOutput(input, `internal-error:${error instanceof Error ? error.message : String(error)}`)
-        : (output ?? failedOutput(input, 'no-output'));
+        ? this.failedOutput(input, `internal-error:${error instanceof Error ? error.message : String(error)}`)
+        : (output ?? this.failedOutput(input, 'no-output'));
     this.finished?.(reported);
   }
 
-  send(event: ConnectionEvent): boolean {
+  send(event: EventFromLogic<TLogic> & WithId): boolean {
     const child = this.children.get(event.id);
     if (!child) return false;
     // Synchronous: an idle child has finished with the event when send returns (events its effects emit
@@ -93,11 +113,18 @@ export class ConnectionRegistry {
     return true;
   }
 
-  broadcast(event: ConnectionEvent): void {
+  broadcast(event: EventFromLogic<TLogic> & WithId): void {
     for (const [id, child] of [...this.children]) {
       child.send({ ...event, id });
       this.observe?.(id, child.getSnapshot(), event.type);
     }
+  }
+}
+
+/** The proxy's registry: connection machines. */
+export class ConnectionRegistry extends ActorRegistry<ConnectionLogic> {
+  constructor(logic: ConnectionLogic, opts: RegistryOptions = {}) {
+    super(logic, failedOutput, opts);
   }
 }
 

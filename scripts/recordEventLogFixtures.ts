@@ -1,14 +1,17 @@
 /**
  * Records the event logs shipped under test/fixtures/eventlog/ from real loopback runs (the stories of
- * test/helpers/scenarios.ts). Run after a change to the log format or the machines, then commit the files:
+ * test/helpers/scenarios.ts, and the forwarder's of test/helpers/forwardScenarios.ts). Run after a change to
+ * the log format or the machines, then commit the files; name files to record only those (the others stay as
+ * an earlier build wrote them):
  *
- *   npm run build && node dist/scripts/recordEventLogFixtures.js
+ *   npm run build && node dist/scripts/recordEventLogFixtures.js [forward-proxy.mxlog ...]
  *
  * test/unit/eventLogFixtures.test.ts replays them: a log recorded by an earlier build must still replay.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordForwarderLog } from '../test/helpers/forwardScenarios.js';
 import { createTestPki } from '../test/helpers/pki.js';
 import * as s from '../test/helpers/scenarios.js';
 
@@ -27,15 +30,26 @@ const FIXTURES: { file: string; level: string; stories: ((w: s.ScenarioWorld) =>
   },
 ];
 
+const only = process.argv.slice(2);
+const wanted = (file: string) => only.length === 0 || only.includes(file);
+
 const pki = await createTestPki();
 try {
-  for (const f of FIXTURES) {
+  for (const f of FIXTURES.filter((x) => wanted(x.file))) {
     const file = path.join(OUT, f.file);
     fs.rmSync(file, { force: true });
     const w = await s.startWorld(pki, file, f.level);
     for (const story of f.stories) await story(w);
     await w.stop();
     process.stdout.write(`${file}: ${fs.statSync(file).size} bytes, ${f.stories.length} connections\n`);
+  }
+  // A forwarder's logs: through the proxy, and with the proxy switched off.
+  for (const [name, mode] of [['forward-proxy.mxlog', 'proxy'], ['forward-direct.mxlog', 'direct']] as const) {
+    if (!wanted(name)) continue;
+    const file = path.join(OUT, name);
+    fs.rmSync(file, { force: true });
+    await recordForwarderLog(pki, file, mode);
+    process.stdout.write(`${file}: ${fs.statSync(file).size} bytes\n`);
   }
 } finally {
   pki.cleanup();

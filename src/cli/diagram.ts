@@ -23,7 +23,7 @@ export function registerDiagramCommand(program: Command): void {
     .command('diagram')
     .description('draw a state machine from its definition: Mermaid, Graphviz DOT, SVG, or the JSON model')
     .addOption(
-      new Option('--machine <name>', 'which machine: a connection pair, or the root supervisor (forward: coming, once the forwarder is a machine)')
+      new Option('--machine <name>', 'which machine: a connection pair (connection), the proxy\'s root supervisor (proxy), a forwarded pair (forward) or the forwarder\'s root (forwarder)')
         .choices(DIAGRAM_MACHINE_NAMES)
         .default('connection'),
     )

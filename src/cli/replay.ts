@@ -1,6 +1,7 @@
 /**
- * `mxproxy replay <log>`: feeds a recorded event log back through the connection machines (no sockets, no
- * timers: only the replay modules and fs), checks every transition against the recorded one, and shows what
+ * `mxproxy replay <log>`: feeds a recorded event log back through the machines that wrote it — the proxy's
+ * connection machines, or a forwarder's forward machines, as its header says (no sockets, no timers: only the
+ * replay modules and fs), checks every transition against the recorded one, and shows what
  * happened: a timeline per connection, JSON lines, or one connection's path as a Mermaid diagram.
  *
  * Where things go:
@@ -289,7 +290,7 @@ async function replayCommand(log: string, more: string[], o: ReplayOptions): Pro
 export function registerReplayCommand(program: Command): void {
   const cmd = program
     .command('replay')
-    .description('replay an event log through the connection machines, check every transition, show what happened')
+    .description("replay an event log (the proxy's or a forwarder's) through its machines, check every transition, show what happened")
     .argument('<log>', 'event log file; alone it means its rotated series (log.N … log.1, log), oldest first')
     .argument('[more logs...]', 'further files, replayed in the order given (no series lookup)')
     .option('--connection <id>', 'show only this connection (ids are base 36, as in the timeline)')

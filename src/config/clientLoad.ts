@@ -14,7 +14,7 @@ import {
   type ClientSectionOptions,
 } from './clientSection.js';
 import { ConfigError } from '../errors.js';
-import type { ConfigIssue } from './types.js';
+import { DEFAULTS, type ConfigIssue } from './types.js';
 
 export type ReadClientConfigOptions = Omit<ClientSectionOptions, 'servers'>;
 
@@ -78,5 +78,15 @@ export function describeClientConfig(c: ClientConfig): string {
   if (c.forwards.length === 0) lines.push('# forward: none');
   lines.push(c.tls ? `sslCertificate = ${quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)}` : '# sslCertificate: not set');
   lines.push(`connectTimeout = ${c.connectTimeout}${c.connectTimeout === CLIENT_DEFAULTS.connectTimeout ? '  # default' : ''}`);
+  const log = c.eventLog;
+  if (log) {
+    const dflt = (isDefault: boolean) => (isDefault ? '  # default' : '');
+    lines.push(`eventLog = ${quote(log.path)}`);
+    lines.push(`eventLogLevel = ${quote(log.level)}${dflt(log.level === DEFAULTS.eventLogLevel)}`);
+    lines.push(`eventLogMaxBytes = ${log.maxBytes}${dflt(log.maxBytes === DEFAULTS.eventLogMaxBytes)}`);
+    lines.push(`eventLogFiles = ${log.files}${dflt(log.files === DEFAULTS.eventLogFiles)}`);
+  } else {
+    lines.push('# eventLog: not set (no event log)');
+  }
   return lines.join('\n') + '\n';
 }

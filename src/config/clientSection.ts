@@ -1,24 +1,33 @@
 /**
  * The client side of a config file: `[client]` (the forwarder: which proxy, which local ports go to which
- * target, the client certificate) and `mxProxy` in `[general]`, the reference's switch: `mxProxy = "none"`
+ * target, the client certificate, its event log) and `mxProxy` in `[general]`, the reference's switch: `mxProxy = "none"`
  * turns the proxy off and clients connect straight to their servers.
  */
 import path from 'node:path';
 import { z } from 'zod';
 import { addressKey, formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
-import { checkReadableFile, FILE_ROLES } from './files.js';
+import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
+import { checkReadableFile, eventLogPathProblem, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
-import type { KeyDoc } from './proxyKeys.js';
-import { firstMessage, hostPortSchema, NAME_RE, sslCertificateSchema } from './schemas.js';
+import { NUMBER_BOUNDS, type KeyDoc } from './proxyKeys.js';
+import { firstMessage, hostPortSchema, NAME_RE, NUMBER_SCHEMAS, sslCertificateSchema } from './schemas.js';
 import { suggestKey } from './suggest.js';
-import type { ConfigIssue, SourceRef, TargetServer, TlsFiles } from './types.js';
+import { DEFAULTS, type ConfigIssue, type EventLogConfig, type SourceRef, type TargetServer, type TlsFiles } from './types.js';
 
 export const CLIENT_SECTION = 'client';
 export const GENERAL_SECTION = 'general';
 /** The value of mxProxy that switches the proxy off. */
 export const PROXY_OFF = 'none';
 
-export type ClientKeyName = 'mxProxy' | 'forward' | 'sslCertificate' | 'connectTimeout';
+export type ClientKeyName =
+  | 'mxProxy'
+  | 'forward'
+  | 'sslCertificate'
+  | 'connectTimeout'
+  | 'eventLog'
+  | 'eventLogLevel'
+  | 'eventLogMaxBytes'
+  | 'eventLogFiles';
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
 const CONNECT_TIMEOUT = { min: 1, max: 600_000 } as const;
@@ -74,6 +83,51 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
       'mxProxy "none", one direct connection attempt).',
     example: 'connectTimeout = 10000',
   },
+  // The event log, as for [proxy] (same defaults and ranges), recording the forwarder's machines.
+  {
+    name: 'eventLog',
+    type: 'string',
+    syntax: 'eventLog = "<file>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      "Records every event that enters the forwarder's actors (one pair per local connection) and every state " +
+      "transition to this file, for `mxproxy replay`; its header marks it as a forwarder's log. Relative to the " +
+      'config file; its directory must exist. An existing file is rotated away at start. Unset: no event log. ' +
+      "Use another file than [proxy] eventLog when one host runs both.",
+    example: 'eventLog = "/var/log/mxproxy/forward.mxlog"',
+  },
+  {
+    name: 'eventLogLevel',
+    type: 'string',
+    syntax: 'eventLogLevel = "lifecycle" | "traffic" | "payload"',
+    default: `"${DEFAULTS.eventLogLevel}"`,
+    repeatable: false,
+    description:
+      '"lifecycle": events and transitions only (cheap). "traffic": also the size of every forwarded chunk. ' +
+      '"payload": also the bytes themselves — plant data in a file, for deep debugging only; the forwarder warns at start.',
+    example: 'eventLogLevel = "lifecycle"',
+  },
+  {
+    name: 'eventLogMaxBytes',
+    type: 'number',
+    syntax: 'eventLogMaxBytes = <bytes>',
+    default: String(DEFAULTS.eventLogMaxBytes),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogMaxBytes,
+    description: 'The forwarder\'s event log is rotated before it grows past this size: <file> becomes <file>.1, and so on.',
+    example: 'eventLogMaxBytes = 67108864',
+  },
+  {
+    name: 'eventLogFiles',
+    type: 'number',
+    syntax: 'eventLogFiles = <count>',
+    default: String(DEFAULTS.eventLogFiles),
+    repeatable: false,
+    ...NUMBER_BOUNDS.eventLogFiles,
+    description: "The forwarder's event log files kept, the current one included; the oldest is deleted at rotation.",
+    example: 'eventLogFiles = 5',
+  },
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc<ClientKeyName>>(CLIENT_KEYS.map((k) => [k.name, k]));
@@ -96,6 +150,8 @@ export interface ClientConfig {
   forwards: ForwardRule[];
   tls: TlsFiles | undefined;
   connectTimeout: number;
+  /** The forwarder's event log; undefined: none. */
+  eventLog: EventLogConfig | undefined;
 }
 
 export interface ClientSectionOptions {
@@ -169,6 +225,9 @@ export function buildClientConfig(
   let clientProxy: MxProxy | undefined;
   let tls: TlsFiles | undefined;
   let connectTimeout: number | undefined;
+  let eventLogPath: string | undefined;
+  let eventLogLevel: EventLogLevel | undefined;
+  const eventLogNumbers: { eventLogMaxBytes?: number; eventLogFiles?: number } = {};
   const forwards: ForwardRule[] = [];
   const forwardEntries: ConfigEntry[] = [];
   const listenSeen = new Map<string, number>();
@@ -226,6 +285,29 @@ export function buildClientConfig(
       case 'connectTimeout': {
         const r = connectTimeoutSchema.safeParse(v);
         if (r.success) connectTimeout = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
+      case 'eventLog': {
+        if (String(v).trim() === '') {
+          issue(e, 'eventLog needs a file name, e.g. eventLog = "forward.mxlog"; leave the entry out for no log');
+          break;
+        }
+        eventLogPath = path.resolve(baseDir, String(v));
+        const problem = checkFiles ? eventLogPathProblem(eventLogPath) : undefined;
+        if (problem) issue(e, problem);
+        break;
+      }
+      case 'eventLogLevel': {
+        const level = EVENT_LOG_LEVELS.find((l) => l === v);
+        if (level) eventLogLevel = level;
+        else issue(e, `eventLogLevel must be one of ${EVENT_LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
+        break;
+      }
+      case 'eventLogMaxBytes':
+      case 'eventLogFiles': {
+        const r = NUMBER_SCHEMAS[doc.name].safeParse(v);
+        if (r.success) eventLogNumbers[doc.name] = r.data;
         else issue(e, firstMessage(r.error));
         break;
       }
@@ -288,6 +370,14 @@ export function buildClientConfig(
     forwards,
     tls,
     connectTimeout: connectTimeout ?? CLIENT_DEFAULTS.connectTimeout,
+    eventLog: eventLogPath
+      ? {
+          path: eventLogPath,
+          level: eventLogLevel ?? DEFAULTS.eventLogLevel,
+          maxBytes: eventLogNumbers.eventLogMaxBytes ?? DEFAULTS.eventLogMaxBytes,
+          files: eventLogNumbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
+        }
+      : undefined,
   };
   return { config, issues };
 }

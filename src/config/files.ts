@@ -1,8 +1,10 @@
 /**
  * Checks on the files a config names (certificate, key, CA): present, a regular file, readable. Only
- * existence and access; whether the PEM inside is usable is the TLS layer's question.
+ * existence and access; whether the PEM inside is usable is the TLS layer's question. And the event log's
+ * place: a directory that exists.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** The roles of the three sslCertificate paths, in order, for messages. */
 export const FILE_ROLES = ['certificate', 'private key', 'CA certificate'] as const;
@@ -22,5 +24,13 @@ export function checkReadableFile(p: string, role: string): string | undefined {
   } catch (e) {
     return `cannot read ${role} file ${p}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`;
   }
+  return undefined;
+}
+
+/** The problem with `p` as an event log to create or rotate: its directory must exist, `p` be a file if it exists. */
+export function eventLogPathProblem(p: string): string | undefined {
+  const dir = path.dirname(p);
+  if (!fs.existsSync(dir)) return `eventLog directory ${dir} does not exist`;
+  if (fs.existsSync(p) && !fs.statSync(p).isFile()) return `eventLog ${p} exists and is not a regular file`;
   return undefined;
 }

@@ -4,6 +4,8 @@
  */
 import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
+import { forwardMachine } from '../../machines/forward.js';
+import { forwarderMachine } from '../../machines/forwarder.js';
 import { proxyMachine } from '../../machines/proxy.js';
 import { dotDiagramOf } from './dot.js';
 import { mermaidDiagramOf } from './mermaid.js';
@@ -13,6 +15,8 @@ import { walkMachine, type DiagramModel } from './walk.js';
 export const DIAGRAM_MACHINES = {
   connection: { machine: connectionMachine as AnyStateMachine, source: 'machines/connection.ts' },
   proxy: { machine: proxyMachine as AnyStateMachine, source: 'machines/proxy.ts' },
+  forward: { machine: forwardMachine as AnyStateMachine, source: 'machines/forward.ts' },
+  forwarder: { machine: forwarderMachine as AnyStateMachine, source: 'machines/forwarder.ts' },
 } as const;
 export type DiagramMachineName = keyof typeof DIAGRAM_MACHINES;
 export const DIAGRAM_MACHINE_NAMES = Object.keys(DIAGRAM_MACHINES) as DiagramMachineName[];

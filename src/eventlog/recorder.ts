@@ -1,15 +1,15 @@
 /**
- * The live side of the event log: every event as it enters the root actor, every state transition (the
- * root's from its snapshots, each pair's from the registry's step observer: ./transitions.ts), and at `traffic`/`payload` level every forwarded chunk. Appends are synchronous and
- * cheap; the writer buffers and flushes at least every 100 ms.
+ * The live side of the event log, for the proxy and for a forwarder alike: every event as it enters the root
+ * actor, every state transition (the root's from its snapshots, each pair's from the registry's step observer:
+ * ./transitions.ts), and at `traffic`/`payload` level every forwarded chunk. Appends are synchronous and cheap;
+ * the writer buffers and flushes at least every 100 ms.
  */
 import os from 'node:os';
 import { createRequire } from 'node:module';
-import type { ProxyEvent } from '../../machines/proxy.js';
 import type { Clock } from '../clock.js';
 import { EventLogWriter, type EventLogWriterStats } from './writer.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
-import { LOG_FORMAT, LOG_VERSION, type HeaderRecord, type LogRecord } from './records.js';
+import { LOG_FORMAT, LOG_VERSION, rootIdOf, type HeaderRecord, type LogMachine, type LogRecord, type LoggedEvent } from './records.js';
 import { TransitionTracker } from './transitions.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -22,6 +22,8 @@ export interface RecorderOptions {
   /** Files kept, the current one included. */
   files?: number;
   clock: Clock;
+  /** Whose events these are (the header says so, replay picks the machines by it); default the proxy's. */
+  machine?: LogMachine;
   /** A write failure (disk full, permissions): reported once, the proxy goes on without its log. */
   onError?: (err: Error) => void;
 }
@@ -34,8 +36,9 @@ export class EventRecorder {
     private readonly writer: EventLogWriter,
     readonly level: EventLogLevel,
     private readonly clock: Clock,
+    machine: LogMachine,
   ) {
-    this.tracker = new TransitionTracker((t) => this.append({ k: 'x', s: 0, t: 0, ...t }));
+    this.tracker = new TransitionTracker((t) => this.append({ k: 'x', s: 0, t: 0, ...t }), rootIdOf(machine));
   }
 
   static async open(opts: RecorderOptions): Promise<EventRecorder> {
@@ -48,6 +51,8 @@ export class EventRecorder {
       host: os.hostname(),
       pid: process.pid,
       mxproxy: pkg.version,
+      // Only a forwarder's log says whose it is: a proxy's header stays as it always was.
+      ...(opts.machine === 'forwarder' ? { machine: opts.machine } : {}),
     };
     const writer = await EventLogWriter.open({
       path: opts.path,
@@ -56,7 +61,7 @@ export class EventRecorder {
       ...(opts.files !== undefined ? { files: opts.files } : {}),
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
-    return new EventRecorder(writer, opts.level, opts.clock);
+    return new EventRecorder(writer, opts.level, opts.clock, opts.machine ?? 'proxy');
   }
 
   get path(): string {
@@ -80,7 +85,7 @@ export class EventRecorder {
   }
 
   /** An event, as it is handed to the root actor. */
-  event(e: ProxyEvent): void {
+  event(e: LoggedEvent): void {
     this.tracker.entering(e.type);
     this.append({ k: 'e', s: 0, t: 0, e });
   }

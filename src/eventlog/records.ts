@@ -1,12 +1,13 @@
 /**
- * What the proxy writes into the event log (the storage format is ./format.ts). Every record carries a
- * sequence number `s` (monotonic, across rotated files) and a timestamp `t` (ms since the epoch, from the
- * injected clock). Short keys: at `lifecycle` level a busy proxy writes several records per connection.
+ * What the proxy, or a forwarder, writes into the event log (the storage format is ./format.ts). Every record
+ * carries a sequence number `s` (monotonic, across rotated files) and a timestamp `t` (ms since the epoch, from
+ * the injected clock). Short keys: at `lifecycle` level a busy proxy writes several records per connection.
  *
  *   e  an event as it entered the root actor (ACCEPTED, TLS_OK, …, SHUTDOWN): what replay feeds back in
- *   x  a state transition of an actor (`id` is the connection id, or "proxy" for the root): what replay checks
+ *   x  a state transition of an actor (`id` is the pair's id, or "#proxy"/"#forwarder" for the root): what replay checks
  *   c  a chunk forwarded (`traffic` level: its size; `payload` level: its bytes): shown, never fed back
  */
+import type { ForwarderEvent } from '../../machines/forwarder.js';
 import type { ProxyEvent } from '../../machines/proxy.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
 
@@ -14,6 +15,22 @@ export const LOG_FORMAT = 'mxproxy-eventlog';
 export const LOG_VERSION = 1;
 /** The actor id transitions of the root supervisor are recorded under. */
 export const ROOT_ID = '#proxy'; // never a connection id (those are base-36 numbers)
+/** The same for the forwarder's root, in a forwarder's log. */
+export const FORWARDER_ROOT_ID = '#forwarder';
+
+/** Which machines wrote a log: the proxy's (connection pairs) or `mxproxy forward`'s (forward pairs). */
+export type LogMachine = 'proxy' | 'forwarder';
+
+export const rootIdOf = (machine: LogMachine): string => (machine === 'forwarder' ? FORWARDER_ROOT_ID : ROOT_ID);
+
+/** Whether an actor id is a root's rather than a pair's. */
+export const isRootId = (id: string): boolean => id === ROOT_ID || id === FORWARDER_ROOT_ID;
+
+/** The machines of a log: from its header; logs written before forwarders had logs are the proxy's. */
+export const machineOf = (header: HeaderRecord | undefined): LogMachine => (header?.machine === 'forwarder' ? 'forwarder' : 'proxy');
+
+/** An event as it entered a root: the proxy's, or a forwarder's. */
+export type LoggedEvent = ProxyEvent | ForwarderEvent;
 
 
 export interface HeaderRecord {
@@ -27,20 +44,22 @@ export interface HeaderRecord {
   pid: number;
   /** mxproxy's package version. */
   mxproxy: string;
+  /** Whose log it is; absent (logs from before forwarders recorded) means the proxy's. */
+  machine?: LogMachine;
 }
 
 export interface EventRecord {
   k: 'e';
   s: number;
   t: number;
-  e: ProxyEvent;
+  e: LoggedEvent;
 }
 
 export interface TransitionRecord {
   k: 'x';
   s: number;
   t: number;
-  /** Connection id, or ROOT_ID. */
+  /** Connection (pair) id, or the root's: ROOT_ID, FORWARDER_ROOT_ID. */
   id: string;
   /** State path before ("handshake.tls"), null for the actor's first state. */
   from: string | null;

@@ -27,7 +27,11 @@ export class TransitionTracker {
   /** The type of the event being handed to the root; the cause of root transitions. */
   private current = 'xstate.init';
 
-  constructor(private readonly onTransition: (t: Transition) => void) {}
+  constructor(
+    private readonly onTransition: (t: Transition) => void,
+    /** The id the root's transitions are recorded under: ROOT_ID, or FORWARDER_ROOT_ID in a forwarder's log. */
+    private readonly rootId: string = ROOT_ID,
+  ) {}
 
   /** For the root's `observeChild` input. */
   readonly child = (id: string, snapshot: Snapshot, on: string): void => this.step(id, snapshot, on);
@@ -38,7 +42,7 @@ export class TransitionTracker {
   }
 
   /** For `root.subscribe`. */
-  readonly root = (snapshot: Snapshot): void => this.step(ROOT_ID, snapshot, this.current);
+  readonly root = (snapshot: Snapshot): void => this.step(this.rootId, snapshot, this.current);
 
   private step(id: string, snapshot: Snapshot, on: string): void {
     const to = statePath(snapshot.value);

@@ -11,6 +11,9 @@ const TYPES = {
   server: { end: 'SERVER_END', error: 'SERVER_ERROR', close: 'SERVER_CLOSED' },
 } as const;
 
+/** The events a socket's lifecycle produces: words both the proxy's pairs and the forwarder's take. */
+export type LifecycleEvent = Extract<ConnectionEvent, { type: (typeof TYPES)[Side][keyof (typeof TYPES)[Side]] }>;
+
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code ? code : 'EUNKNOWN';
@@ -18,9 +21,9 @@ export function errorCode(err: unknown): string {
 
 /** Emits END, ERROR and finally CLOSED, then completes. Holds an 'error' listener for the socket's life so an
  * error can never crash the process. */
-export function lifecycle$(socket: Socket, side: Side, id: string): Observable<ConnectionEvent> {
+export function lifecycle$(socket: Socket, side: Side, id: string): Observable<LifecycleEvent> {
   const t = TYPES[side];
-  return new Observable<ConnectionEvent>((sub) => {
+  return new Observable<LifecycleEvent>((sub) => {
     const onEnd = () => sub.next({ type: t.end, id });
     const onError = (err: Error) => sub.next({ type: t.error, id, code: errorCode(err), message: err.message });
     const onClose = () => {

@@ -9,7 +9,7 @@
  *
  * Memory stays bounded by the connections open at a time, not by the size of the log.
  */
-import { ROOT_ID, type LogRecord } from '../eventlog/records.js';
+import { isRootId, type LogRecord } from '../eventlog/records.js';
 import { decide, showsRoot, type Decision, type ReplayFilter } from './filter.js';
 
 /** Chunks listed one per line up to this many per connection; above it, only counted. */
@@ -67,7 +67,7 @@ export type TrackerMode = 'block' | 'stream';
 
 /** The connection a record belongs to, or undefined for the proxy itself. */
 export function connectionOf(r: LogRecord): string | undefined {
-  if (r.k !== 'e') return r.id === ROOT_ID ? undefined : r.id;
+  if (r.k !== 'e') return isRootId(r.id) ? undefined : r.id;
   const e = r.e as { type: string; id?: unknown };
   return e.type !== 'SHUTDOWN' && typeof e.id === 'string' ? e.id : undefined;
 }
@@ -116,9 +116,9 @@ export class ConnectionTracker {
     for (const view of [...this.views.values()]) this.finish(view, true);
   }
 
-  /** The last events and transitions of a connection (or of the proxy, for ROOT_ID), for a divergence report. */
+  /** The last events and transitions of a connection (or of the root, for its id), for a divergence report. */
   context(id: string): LogRecord[] {
-    if (id === ROOT_ID) return [...this.rootTail];
+    if (isRootId(id)) return [...this.rootTail];
     return [...(this.views.get(id)?.tail ?? this.recent.get(id) ?? [])];
   }
 
@@ -185,6 +185,8 @@ export class ConnectionTracker {
       case 'ACCEPTED':
         view.peer = str(e.peer) ?? view.peer;
         view.local = str(e.local) ?? view.local;
+        // A forwarder's pair knows its target from the start.
+        view.target = str(e.target) ?? view.target;
         break;
       case 'TLS_OK':
         view.identity = str(e.identity) ?? view.identity;

@@ -1,15 +1,17 @@
 /**
- * Replay: the recorded events go back through the same machines — bare, with no effects, so no socket, timer
+ * Replay: the recorded events go back through the same machines (the proxy's or a forwarder's, as the log's
+ * header says) — bare, with no effects, so no socket, timer
  * or file is touched — and every state transition they make is checked against the recorded one.
  *
  * Machines never read a clock: timeouts are events in the log like any other, so the order of the events is
  * all replay needs. The records' timestamps drive `now`, for filters and output.
  */
-import { createActor, type Actor } from 'xstate';
+import { createActor, type AnyActorRef } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
-import type { proxyMachine } from '../../machines/proxy.js';
-import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
-import { ROOT_ID, type LogRecord, type TransitionRecord } from '../eventlog/records.js';
+import { forwardMachine } from '../../machines/forward.js';
+import { ForwardRegistry, superviseForwardsWith } from '../../machines/forwarder.js';
+import { ConnectionRegistry, superviseWith, type ChildStepObserver } from '../../machines/registry.js';
+import { rootIdOf, type LogMachine, type LogRecord, type TransitionRecord } from '../eventlog/records.js';
 import { TransitionTracker, type Transition } from '../eventlog/transitions.js';
 
 /** A transition replay made, with the sequence number of the event that caused it. */
@@ -18,7 +20,7 @@ export interface ReplayedTransition extends Transition {
 }
 
 export interface Divergence {
-  /** The connection (or ROOT_ID). */
+  /** The connection, or the root (ROOT_ID, FORWARDER_ROOT_ID). */
   id: string;
   /** The recorded transition that did not match, or null when replay made one the log does not have. */
   expected: TransitionRecord | null;
@@ -47,8 +49,22 @@ const same = (a: Transition, b: Transition): boolean => a.from === b.from && a.t
 
 export const describeTransition = (t: Transition): string => `${t.from ?? '(start)'} → ${t.to} on ${t.on}`;
 
+/**
+ * A fresh root of the log's machines, wired as the live runtime wires it (src/proxy/runtime.ts,
+ * src/forward/forwarder.ts), minus the effects. Held as an AnyActorRef: the events it is sent come from a file,
+ * checked only for a `type`, and a machine drops an event it does not handle — as the live one would.
+ */
+function replayRoot(machine: LogMachine, observe: ChildStepObserver): AnyActorRef {
+  return machine === 'forwarder'
+    ? createActor(superviseForwardsWith(new ForwardRegistry(forwardMachine, { observe })))
+    : createActor(superviseWith(new ConnectionRegistry(connectionMachine, { observe })));
+}
+
 export class Replayer {
-  private readonly root: Actor<typeof proxyMachine>;
+  private readonly root: AnyActorRef;
+  /** The id the root's transitions are recorded under, and how messages name it. */
+  private readonly rootId: string;
+  private readonly rootName: string;
   private readonly tracker: TransitionTracker;
   /** Transitions replay made and the log has not confirmed yet, per actor. */
   private readonly pending = new Map<string, ReplayedTransition[]>();
@@ -65,14 +81,16 @@ export class Replayer {
   /** The time of the record being replayed (ms since the epoch). */
   now = 0;
 
-  constructor() {
+  /** `machine`: whose log it is (its header says; machineOf in records.ts). */
+  constructor(readonly machine: LogMachine = 'proxy') {
+    this.rootId = rootIdOf(machine);
+    this.rootName = machine === 'forwarder' ? 'the forwarder' : 'the proxy';
     this.tracker = new TransitionTracker((t) => {
       const list = this.pending.get(t.id) ?? [];
       list.push({ ...t, cause: this.cause });
       this.pending.set(t.id, list);
-    });
-    // The same wiring as the live runtime (src/proxy/runtime.ts), minus the effects.
-    this.root = createActor(superviseWith(new ConnectionRegistry(connectionMachine, { observe: this.tracker.child })));
+    }, this.rootId);
+    this.root = replayRoot(machine, this.tracker.child);
     this.root.subscribe({ next: this.tracker.root, error: () => undefined });
     this.root.start();
     this.tracker.root(this.root.getSnapshot());
@@ -85,7 +103,7 @@ export class Replayer {
     if (this.first) {
       this.first = false;
       // The run's first file was rotated away: the root's start is not in the log.
-      if (r.s !== 1) this.pending.delete(ROOT_ID);
+      if (r.s !== 1) this.pending.delete(this.rootId);
     }
     switch (r.k) {
       case 'e': {
@@ -106,11 +124,11 @@ export class Replayer {
       }
       case 'x':
         this.counts.transitions++;
-        if (r.id !== ROOT_ID && !this.accepted.has(r.id)) {
+        if (r.id !== this.rootId && !this.accepted.has(r.id)) {
           this.skipped.add(r.id);
           return true;
         }
-        if (r.id === ROOT_ID && !this.rootChecked) return true;
+        if (r.id === this.rootId && !this.rootChecked) return true;
         if (r.to === 'closed') this.open.delete(r.id);
         return this.check(r);
       case 'c':
@@ -131,8 +149,12 @@ export class Replayer {
       this.pending.delete(id);
     }
     this.open.clear();
-    this.pending.delete(ROOT_ID);
+    this.pending.delete(this.rootId);
     this.rootChecked = false;
+  }
+
+  private who(id: string): string {
+    return id === this.rootId ? this.rootName : `connection ${id}`;
   }
 
   private check(expected: TransitionRecord): boolean {
@@ -146,9 +168,9 @@ export class Replayer {
       actual: actual ?? null,
       at: expected.s,
       message: actual
-        ? `${expected.id === ROOT_ID ? 'the proxy' : `connection ${expected.id}`}: recorded ${describeTransition(expected)}, ` +
+        ? `${this.who(expected.id)}: recorded ${describeTransition(expected)}, ` +
           `replay made ${describeTransition(actual)} (caused by event #${actual.cause})`
-        : `${expected.id === ROOT_ID ? 'the proxy' : `connection ${expected.id}`}: recorded ${describeTransition(expected)}, ` +
+        : `${this.who(expected.id)}: recorded ${describeTransition(expected)}, ` +
           'replay made no transition there',
     };
     return false;
@@ -163,7 +185,7 @@ export class Replayer {
     if (!this.divergence) {
       for (const [id, list] of this.pending) {
         const actual = list[0];
-        if (!actual || (id === ROOT_ID && !this.rootChecked)) continue;
+        if (!actual || (id === this.rootId && !this.rootChecked)) continue;
         if (truncated) {
           unchecked += list.length;
           continue;
@@ -173,7 +195,7 @@ export class Replayer {
           expected: null,
           actual,
           at: actual.cause,
-          message: `${id === ROOT_ID ? 'the proxy' : `connection ${id}`}: replay made ${describeTransition(actual)} ` +
+          message: `${this.who(id)}: replay made ${describeTransition(actual)} ` +
             `(caused by event #${actual.cause}), which the log does not record`,
         };
         break;

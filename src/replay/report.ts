@@ -2,7 +2,7 @@
  * The end of a replay in words: the one-line summary (`replayed 120 events, 11 connections, all transitions
  * match`, then `; …` notes that apply) and the report of a divergence with the records that led to it.
  */
-import { ROOT_ID, type LogRecord } from '../eventlog/records.js';
+import { FORWARDER_ROOT_ID, ROOT_ID, type LogRecord } from '../eventlog/records.js';
 import { describeTransition, type Divergence } from './engine.js';
 import { printable, singleLine } from '../shared/printable.js';
 import type { ReplayRunsResult } from './runs.js';
@@ -59,7 +59,7 @@ export function errorLine(r: ReplayRunsResult): string | undefined {
  * match marked), then what replay did there.
  */
 export function divergenceReport(d: Divergence, context: LogRecord[]): string[] {
-  const who = d.id === ROOT_ID ? 'the proxy' : `connection ${printable(d.id)}`;
+  const who = d.id === ROOT_ID ? 'the proxy' : d.id === FORWARDER_ROOT_ID ? 'the forwarder' : `connection ${printable(d.id)}`;
   const lines = [`DIVERGENCE at record #${d.at}: ${printable(d.message, 1024)}`];
   if (context.length > 0) {
     lines.push(`  the log, last ${plural(context.length, 'record')} of ${who}:`);

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { iterateEventLogFile, listLogFiles, type EventLogEnd, type EventLogStop } from '../eventlog/index.js';
-import { asLogRecord, isHeader, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
+import { asLogRecord, isHeader, machineOf, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
 import { Replayer, type ReplaySummary } from './engine.js';
 
 export interface ReplayFilesOptions {
@@ -40,9 +40,11 @@ export async function logSeries(path: string): Promise<string[]> {
 export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}): Promise<ReplayFilesResult> {
   const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size, () => 0)));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const replayer = new Replayer();
   let done = 0;
   let header: HeaderRecord | undefined;
+  // Made at the first record, when the header has said whose machines to replay through.
+  let replayer: Replayer | undefined;
+  const replayerNow = (): Replayer => (replayer ??= new Replayer(machineOf(header)));
   let truncated: FileProblem | undefined;
   let error: FileProblem | undefined;
   let lastSeq = 0;
@@ -100,11 +102,11 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
           break files;
         }
         gaps.push({ after: lastSeq, next: r.s });
-        replayer.gap();
+        replayerNow().gap();
       }
       lastSeq = r.s;
-      const ok = replayer.feed(r);
-      opts.onRecord?.(r, replayer);
+      const ok = replayerNow().feed(r);
+      opts.onRecord?.(r, replayerNow());
       if (!ok) {
         await it.return(undefined as never);
         break files;
@@ -129,6 +131,6 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
       break;
     }
   }
-  const summary = replayer.finish(truncated !== undefined || error !== undefined);
+  const summary = replayerNow().finish(truncated !== undefined || error !== undefined);
   return { files, header, summary, truncated, error, gaps };
 }

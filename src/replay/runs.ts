@@ -51,7 +51,7 @@ export async function readLogHeader(file: string): Promise<unknown> {
   return header;
 }
 
-const runKey = (h: unknown): string | undefined => (isHeader(h) ? JSON.stringify([h.host, h.pid, h.started]) : undefined);
+const runKey = (h: unknown): string | undefined => (isHeader(h) ? JSON.stringify([h.host, h.pid, h.started, h.machine ?? 'proxy']) : undefined);
 
 /**
  * Groups `files` (in replay order) into runs by their headers. A file without a usable header stays with the

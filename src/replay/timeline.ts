@@ -89,17 +89,24 @@ export function describeEvent(e: Record<string, unknown>): string {
   const type = text(e.type);
   const codeAndMessage = () => `${type} ${text(e.code)} ${quoted(e.message)}`;
   switch (type) {
-    case 'ACCEPTED':
-      return `ACCEPTED peer=${text(e.peer)} local=${text(e.local)}`;
+    case 'ACCEPTED': {
+      // A forwarder's pair: its target and what it dials (the proxy, or the target's own addresses).
+      const addresses = Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : '';
+      const forward =
+        typeof e.target === 'string'
+          ? ` target=${text(e.target)} ${typeof e.proxy === 'string' ? `via proxy ${text(e.proxy)}` : `direct ${addresses}`}`
+          : '';
+      return `ACCEPTED peer=${text(e.peer)} local=${text(e.local)}${forward}`;
+    }
     case 'TLS_OK': {
-      const ids = Array.isArray(e.identities) && e.identities.length > 1 ? ` identities=${e.identities.map(text).join(',')}` : '';
+      const ids = Array.isArray(e.identities) && e.identities.length > 1 ? ` identities=${e.identities.map((v) => text(v)).join(',')}` : '';
       const alpn = typeof e.alpn === 'string' ? ` ${e.alpn}` : '';
       return `TLS_OK identity=${text(e.identity)}${ids} ${text(e.protocol)}${alpn}${e.resumed === true ? ' resumed' : ''}`;
     }
     case 'REQUEST':
       return `REQUEST target=${text(e.target)}${typeof e.earlyBytes === 'number' && e.earlyBytes > 0 ? ` early=${e.earlyBytes} B` : ''}`;
     case 'AUTHORIZED':
-      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map(text).join(' ') : text(e.addresses)}`;
+      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : text(e.addresses)}`;
     case 'BACKEND_CONNECTED':
       return `BACKEND_CONNECTED ${text(e.address)} attempt=${text(e.attempt)}`;
     case 'BACKEND_FAILED':
@@ -109,6 +116,7 @@ export function describeEvent(e: Record<string, unknown>): string {
     case 'TLS_FAILED':
     case 'REQUEST_INVALID':
     case 'DECLINED':
+    case 'PROXY_DECLINED':
     case 'CLIENT_ERROR':
     case 'SERVER_ERROR':
       return codeAndMessage();
@@ -121,6 +129,7 @@ export function describeEvent(e: Record<string, unknown>): string {
     case 'IDLE_TIMEOUT':
     case 'CLIENT_END':
     case 'SERVER_END':
+    case 'PROXY_REPLY_OK':
     case 'SHUTDOWN':
       return type;
     default: {
@@ -199,12 +208,13 @@ export function formatLate(r: LogRecord, id: string, first: number, style: Timel
   return `late for connection ${text(id)}  ${dim(formatOffset(r.t - first), style)}  ${describeRecord(r).trimStart()}`;
 }
 
-/** The proxy's own records (root transitions, SHUTDOWN), offsets from the log's start. */
+/** The root's own records (the proxy's or the forwarder's transitions, SHUTDOWN), offsets from the log's start. */
 export function formatProxySection(header: HeaderRecord | undefined, records: LogRecord[], style: TimelineStyle): string[] {
   if (records.length === 0) return [];
   const origin = typeof header?.started === 'number' ? header.started : records[0]!.t;
+  const who = header?.machine === 'forwarder' ? 'forwarder' : 'proxy';
   const head = header
-    ? `proxy  log started ${formatLocalTime(origin)}  host ${text(header.host)}  pid ${text(header.pid)}  mxproxy ${text(header.mxproxy)}  level ${text(header.level)}`
-    : 'proxy';
+    ? `${who}  log started ${formatLocalTime(origin)}  host ${text(header.host)}  pid ${text(header.pid)}  mxproxy ${text(header.mxproxy)}  level ${text(header.level)}`
+    : who;
   return [head, ...recordLines(records, origin, style)];
 }

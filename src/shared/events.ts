@@ -98,3 +98,88 @@ export type CloseMode =
   /** destroy at once: errors, resets, deadlines */
   | 'abort';
 
+
+// ===============================================================================================================
+// The forwarder (`mxproxy forward`, machines/forward.ts). A forward pair speaks the connection vocabulary above
+// wherever the meaning is the same; only what the proxy never sees is added here.
+// ===============================================================================================================
+
+/** The forwarder's timers: one dial attempt (through the proxy: with its reply), and the teardown deadline. */
+export type ForwardTimerName = 'connect' | 'teardown';
+
+export interface ForwardInput {
+  id: string;
+  /** "address:port" of the local client as accepted. */
+  peer: string;
+  /** "address:port" of the forward's local listener. */
+  local: string;
+  /** The server name the forward leads to. */
+  target: string;
+  /** The proxy, "host:port"; null when it is switched off (mxProxy = "none") and the target is dialled directly. */
+  proxy: string | null;
+  /** What to dial, in order: the proxy, or the target's own addresses. */
+  addresses: string[];
+}
+
+export interface ForwardContext extends ForwardInput {
+  /** Index into addresses of the current dial attempt. */
+  attempt: number;
+  /** The address that accepted, once connected. */
+  upstream: string | null;
+  /** The local client is open from the accept until it reported closed; the upstream from its connect. */
+  clientOpen: boolean;
+  serverOpen: boolean;
+  /** Why the pair ended, in the proxy's words (`client-closed`, `declined:ERR_NOT_ALLOWED`, …) or `unreachable`. */
+  reason: string | null;
+  /** The decline's reply code, or the last dial failure's code (`ECONNREFUSED`, `ETIMEDOUT`, a TLS verdict). */
+  code: string | null;
+  message: string | null;
+  /** The local client's socket and the upstream's. */
+  client: ByteCounts;
+  server: ByteCounts;
+}
+
+export interface ForwardOutput {
+  id: string;
+  peer: string;
+  target: string;
+  /** The proxy's address, or "direct". */
+  via: string;
+  upstream: string | null;
+  reason: string | null;
+  code: string | null;
+  message: string | null;
+  /** Bytes from the local client, and to it. */
+  up: number;
+  down: number;
+}
+
+/** New with the forwarder: the proxy's answer to its request. */
+export type ProxyReplyEvent = WithId &
+  ({ type: 'PROXY_REPLY_OK' } | { type: 'PROXY_DECLINED'; code: ReplyCode; message: string });
+
+/**
+ * Everything a forward pair takes. CLIENT_* is the local client, SERVER_* the upstream (the proxy, or the
+ * target itself); BACKEND_* and CONNECT_TIMEOUT are per dial attempt, as for the proxy's backends.
+ */
+export type ForwardEvent =
+  | ProxyReplyEvent
+  | Extract<
+      ConnectionEvent,
+      {
+        type:
+          | 'BACKEND_CONNECTED'
+          | 'BACKEND_FAILED'
+          | 'CONNECT_TIMEOUT'
+          | 'TEARDOWN_TIMEOUT'
+          | 'CLIENT_END'
+          | 'SERVER_END'
+          | 'CLIENT_ERROR'
+          | 'SERVER_ERROR'
+          | 'CLIENT_CLOSED'
+          | 'SERVER_CLOSED'
+          | 'SHUTDOWN';
+      }
+    >;
+
+export type ForwardEventType = ForwardEvent['type'];

@@ -10,3 +10,6 @@ export const CONNECTION_EFFECTS = [
   'sendDecline',
   'closeSockets',
 ] as const;
+
+/** The forward machine's side-effect actions (machines/forward.ts), provided by src/forward/effects.ts. */
+export const FORWARD_EFFECTS = ['startTimer', 'cancelTimer', 'dialUpstream', 'abortDial', 'sendRequest', 'link', 'closeSockets'] as const;

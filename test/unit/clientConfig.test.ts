@@ -142,6 +142,25 @@ describe('[client] section', () => {
     assert.match(describeClientConfig(read('[client]\nmxProxy = "none"')), /mxProxy = "none"  # proxy switched off/);
   });
 
+  it('eventLog: relative to the file, [proxy]\'s defaults; level and numbers checked; the directory must exist', () => {
+    const base = '[client]\nmxProxy = "none"\nforward = "127.0.0.1:1 data 10.0.0.5:1"\n';
+    assert.equal(read(base).eventLog, undefined);
+    assert.deepEqual(read(`${base}eventLog = "logs/forward.mxlog"`).eventLog, {
+      path: '/etc/mxproxy/logs/forward.mxlog',
+      level: 'lifecycle',
+      maxBytes: 64 * 1024 * 1024,
+      files: 5,
+    });
+    const set = read(`${base}eventLog = "/var/log/f.mxlog"\neventLogLevel = "traffic"\neventLogMaxBytes = 1048576\neventLogFiles = 3`);
+    assert.deepEqual(set.eventLog, { path: '/var/log/f.mxlog', level: 'traffic', maxBytes: 1048576, files: 3 });
+    const again = readClientConfig(describeClientConfig(set), FILE, { checkFiles: false });
+    assert.deepEqual(again.eventLog, set.eventLog, 'describeClientConfig prints it back');
+    assert.match(problems(`${base}eventLogLevel = "all"`)[0]!, /eventLogLevel must be one of "lifecycle", "traffic", "payload"/);
+    assert.match(problems(`${base}eventLogFiles = 0`)[0]!, /eventLogFiles must be between 1 and 1000/);
+    assert.match(problems(`${base}eventLog = ""`)[0]!, /eventLog needs a file name/);
+    assert.match(problems(`${base}eventLog = "/nonexistent-dir-mxproxy/f.mxlog"`, { checkFiles: true })[0]!, /eventLog directory \/nonexistent-dir-mxproxy does not exist/);
+  });
+
   it('every key is documented with syntax, description and an example that parses', () => {
     for (const k of CLIENT_KEYS) {
       assert.ok(k.syntax.startsWith(k.name) && k.description.length > 40 && k.example.startsWith(`${k.name} =`), k.name);

@@ -1,10 +1,10 @@
-/** The shipped event logs (test/fixtures/eventlog, see its README) replay with every transition matching. */
+/** The shipped event logs (test/fixtures/eventlog, see its README), the proxy's and a forwarder's, replay with every transition matching. */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readEventLogFile } from '../../src/eventlog/index.js';
-import { asLogRecord, isHeader, type LogRecord } from '../../src/eventlog/records.js';
+import { asLogRecord, isHeader, isRootId, type LogRecord } from '../../src/eventlog/records.js';
 import { replayFiles } from '../../src/replay/run.js';
 
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/eventlog');
@@ -21,7 +21,7 @@ async function load(name: string) {
 function endings(list: LogRecord[]): string[] {
   const out = new Map<string, string>();
   for (const r of list) {
-    if (r.k !== 'x' || r.id === 'proxy') continue;
+    if (r.k !== 'x' || isRootId(r.id)) continue;
     if (r.to.startsWith('teardown.')) out.set(r.id, `${r.to} on ${r.on}`);
     else if (r.to === 'closed' && !out.has(r.id)) out.set(r.id, `closed on ${r.on}`);
   }
@@ -61,5 +61,28 @@ describe('recorded fixtures', () => {
     assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
     assert.equal(r.summary.connections, 5);
     assert.equal(r.summary.events + r.summary.transitions + r.summary.chunks, list.length);
+  });
+
+  it("forward-proxy.mxlog, a forwarder's: a linked pair, declines ERR_NOT_ALLOWED and ERR_TARGET_UNREACHABLE", async () => {
+    const { file, header, list } = await load('forward-proxy.mxlog');
+    assert.equal(header.machine, 'forwarder');
+    assert.deepEqual(endings(list), [
+      'teardown.closing on CLIENT_CLOSED',
+      'teardown.aborting on PROXY_DECLINED',
+      'teardown.aborting on PROXY_DECLINED',
+    ]);
+    const r = await replayFiles([file]);
+    assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
+    assert.deepEqual([r.summary.connections, r.error, r.truncated], [3, undefined, undefined]);
+    assert.equal(r.summary.events + r.summary.transitions, list.length);
+  });
+
+  it("forward-direct.mxlog, a forwarder's with the proxy off: failover to the second address, an unreachable target", async () => {
+    const { file, header, list } = await load('forward-direct.mxlog');
+    assert.equal(header.machine, 'forwarder');
+    assert.deepEqual(endings(list), ['teardown.closing on CLIENT_CLOSED', 'teardown.aborting on BACKEND_FAILED']);
+    const r = await replayFiles([file]);
+    assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
+    assert.equal(r.summary.connections, 2);
   });
 });
