@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
+import type { Rate } from '../shared/tokenBucket.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
@@ -16,6 +17,7 @@ import {
   hostPortSchema,
   NAME_RE,
   NUMBER_SCHEMAS,
+  rateSchema,
   serverSchema,
   sslCertificateSchema,
 } from './schemas.js';
@@ -67,6 +69,7 @@ export function buildProxyConfig(
   const numbers: Partial<Record<NumberKey, number>> = {};
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
+  let connectRate: Rate | null | undefined;
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -201,12 +204,23 @@ export function buildProxyConfig(
         else issue(e, `eventLogLevel must be one of ${EVENT_LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
         break;
       }
+      case 'connectRate': {
+        const r = rateSchema.safeParse(v);
+        if (r.success) connectRate = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
       case 'maxRequestBytes':
       case 'eventLogMaxBytes':
-      case 'eventLogFiles': {
+      case 'eventLogFiles':
+      case 'maxConnections':
+      case 'maxPendingHandshakes':
+      case 'maxPendingPerSource':
+      case 'maxConnectionsPerIdentity':
+      case 'maxConnectionsPerServer': {
         const r = NUMBER_SCHEMAS[doc.name].safeParse(v);
         if (!r.success) {
           issue(e, firstMessage(r.error));
@@ -254,6 +268,12 @@ export function buildProxyConfig(
           files: numbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
         }
       : undefined,
+    maxConnections: numbers.maxConnections,
+    maxPendingHandshakes: numbers.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes,
+    maxPendingPerSource: numbers.maxPendingPerSource ?? DEFAULTS.maxPendingPerSource,
+    connectRate: connectRate === undefined ? { ...DEFAULTS.connectRate } : connectRate,
+    maxConnectionsPerIdentity: numbers.maxConnectionsPerIdentity,
+    maxConnectionsPerServer: numbers.maxConnectionsPerServer,
   };
   return { config, issues };
 }
