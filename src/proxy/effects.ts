@@ -43,6 +43,9 @@ export interface EffectsDeps {
   logger: Logger;
   /** `--report dispatch`: accepts, declines, links and unlinks at info level instead of debug. */
   reportDispatch: boolean;
+  /** Limits on pairs, asked after an allow rule matched (maxConnectionsPerIdentity, …): a decline, or
+   * undefined to go on. The decline goes through DECLINED like any other, so the machine and the log see it. */
+  admit?: ((id: string, identity: string, target: string) => { code: ReplyCode; message: string } | undefined) | undefined;
   /** Sees every forwarded chunk (event log at traffic/payload level); unset, nothing is added per chunk. */
   onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
 }
@@ -139,8 +142,9 @@ export function createEffects(deps: EffectsDeps) {
 
     authorize: guarded<{ identity: string; identities: string[]; target: string }>('authorize', (p, _args, params) => {
       const d = deps.authorizer().decide(params.identities, params.target);
-      if (d.ok) bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses });
-      else bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
+      const no = d.ok ? deps.admit?.(p.id, params.identity, params.target) : d;
+      if (no) bus.emit({ type: 'DECLINED', id: p.id, code: no.code, message: no.message });
+      else if (d.ok) bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses });
     }),
 
     dialBackend: guarded<{ attempt: number; address: string }>('dialBackend', (p, _args, { attempt, address }) => {
