@@ -5,8 +5,8 @@
  *
  * Anyone who can open TCP can make pairs, so a pair's records are held in memory until its client has proved
  * a certificate (TLS_OK), then written in their order. A pair that ends before that is written only within a
- * budget (50 pairs/s); beyond it, its records are dropped and counted, and a `d` record says how many every
- * 10 s. At SHUTDOWN every held pair is written: the root's own transitions wait for those pairs to end, so
+ * budget (UNAUTHENTICATED_BUDGET: 100 at once, then 1 a second); beyond it, its records are dropped and
+ * counted, and a `d` record says how many every 10 s. At SHUTDOWN every held pair is written: the root's own transitions wait for those pairs to end, so
  * replay needs them. Sequence numbers are given when a record is written, so the log has no gaps; timestamps
  * are those of the moment it happened. See docs/eventlog.md.
  */
@@ -32,13 +32,18 @@ export interface RecorderOptions {
   clock: Clock;
   /** A write failure (disk full, permissions): reported once, the proxy goes on without its log. */
   onError?: (err: Error) => void;
-  /** Pairs ending before TLS_OK whose records are still written (default 50/s burst 100). */
+  /** Pairs ending before TLS_OK whose records are still written (default UNAUTHENTICATED_BUDGET). */
   unauthenticatedBudget?: Rate;
   /** How often a `d` record sums up what was dropped (default 10 s). */
   droppedSummaryMs?: number;
 }
 
-export const UNAUTHENTICATED_BUDGET: Rate = { count: 50, per: 's', burst: 100 };
+/**
+ * A pair that ends before TLS costs ~0.3 KiB of log. At 1/s a sustained flood takes ~13 days to fill 5 × 64 MiB
+ * (at 50/s it would take 6 hours); the burst keeps a real incident whole, e.g. many clients whose certificates
+ * expired at once.
+ */
+export const UNAUTHENTICATED_BUDGET: Rate = { count: 1, per: 's', burst: 100 };
 export const DROPPED_SUMMARY_MS = 10_000;
 /** Ids of dropped pairs remembered, so an event arriving after the pair ended is dropped with it. */
 const DROPPED_IDS_KEPT = 4096;
