@@ -1,7 +1,7 @@
 /**
  * How an allowed client fares while another address floods the proxy: the figures in docs/security.md.
  *
- *   node dist/scripts/floodBench.js [--duration 5] [--loops 32] [--json]
+ *   node dist/scripts/floodBench.js [--duration 5] [--loops 32] [--rounds 1] [--json]
  *
  * A proxy process (dist/src/cli/main.js start) runs twice: with the default limits, and with the per-source
  * limits switched off (connectRate "off", maxPendingPerSource and maxPendingHandshakes 100000: what main did).
@@ -257,6 +257,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '1' },
       loops: { type: 'string', default: '32' },
       json: { type: 'boolean', default: false },
       flood: { type: 'string' },
@@ -267,6 +268,7 @@ async function main(): Promise<void> {
   if (values.flood) return flooderMain(values.flood, Number(values.port), Number(values['duration-ms']));
 
   const durationMs = Number(values.duration) * 1000;
+  const rounds = Math.max(1, Number(values.rounds));
   const loops = Number(values.loops);
   const self = fileURLToPath(import.meta.url);
   const proxyJs = path.join(path.dirname(self), '..', 'src', 'cli', 'main.js');
@@ -292,7 +294,7 @@ async function main(): Promise<void> {
       { name: 'defaults', lines: [] },
       { name: 'per-source limits off', lines: ['connectRate = "off"', 'maxPendingPerSource = 100000', 'maxPendingHandshakes = 100000'] },
     ];
-    for (const v of variants) {
+    for (let round = 0; round < rounds; round++) for (const v of variants) {
       for (const phase of ['quiet', 'tls', 'tcp', 'churn'] as Phase[]) {
         // A fresh proxy per phase: its buckets, counters and log are that phase's alone.
         const port = await freePort();
@@ -343,13 +345,35 @@ async function main(): Promise<void> {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
+  // Several rounds: each figure is the median over the rounds (a shared machine is noisy).
+  const keys = [...new Set(results.map((r) => `${r.limits}\t${r.phase}`))];
+  const med = (xs: number[]): number => quantile(xs, 0.5);
+  const summary: PhaseResult[] = keys.map((k) => {
+    const rs = results.filter((r) => `${r.limits}\t${r.phase}` === k);
+    const first = rs[0]!;
+    const num = (f: (r: PhaseResult) => number) => med(rs.map(f));
+    return {
+      limits: first.limits,
+      phase: first.phase,
+      ok: num((r) => r.ok),
+      failed: num((r) => r.failed),
+      medianMs: num((r) => r.medianMs),
+      p90Ms: num((r) => r.p90Ms),
+      flood: first.flood === null ? null : num((r) => r.flood ?? 0),
+      refused: num((r) => r.refused),
+      proxyCpuMs: num((r) => r.proxyCpuMs),
+      logBytes: num((r) => r.logBytes),
+      logPairs: num((r) => r.logPairs),
+      logDropped: num((r) => r.logDropped),
+    };
+  });
   if (values.json) {
-    process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ rounds: results, median: summary }, null, 2) + '\n');
     return;
   }
   const rows = [
     ['limits', 'phase', 'linked', 'failed', 'median ms', 'p90 ms', 'flood', 'refused', 'proxy CPU ms', 'log KiB', 'log pairs', 'not logged'],
-    ...results.map((r) => [
+    ...summary.map((r) => [
       r.limits,
       r.phase,
       String(r.ok),
@@ -366,7 +390,7 @@ async function main(): Promise<void> {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) process.stdout.write(row.map((c, i) => c.padEnd(widths[i]!)).join('  ') + '\n');
-  process.stdout.write(`(${os.cpus().length} CPUs, node ${process.version}, ${durationMs / 1000} s per phase, ${loops} TLS flood loops)\n`);
+  process.stdout.write(`(${os.cpus().length} CPUs, node ${process.version}, ${durationMs / 1000} s per phase, ${loops} TLS flood loops, ${rounds === 1 ? '1 round' : `median of ${rounds} rounds`})\n`);
 }
 
 main().catch((err: unknown) => {
