@@ -783,6 +783,10 @@ async function main(): Promise<number> {
         `server = "echo 127.0.0.1:${plainPorts.echo}"`,
         `server = "sink 127.0.0.1:${plainPorts.sink}"`,
         'allow = "bench-client echo sink"',
+        // One client address opening hundreds of connections a second: the per-source limits would measure
+        // themselves, not the proxy (docs/security.md).
+        'connectRate = "off"',
+        'maxPendingPerSource = 100000',
         ...extra,
         '',
       ].join('\n'),

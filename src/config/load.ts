@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText } from './parse.js';
 import { ConfigError } from '../errors.js';
+import { describeDerivedMaxConnections } from '../process/openFiles.js';
 import { formatHostPort, sameAddress } from '../shared/address.js';
+import { rateLabel } from '../shared/tokenBucket.js';
 import { PROXY_KEYS, PROXY_SECTION, type KeyDoc, type ProxyKeyName } from './proxyKeys.js';
 import { buildProxyConfig, type ProxySectionOptions } from './proxySection.js';
 import { DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
@@ -117,9 +119,30 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.eventLog?.files ?? DEFAULTS.eventLogFiles)],
     isDefault: (c.eventLog?.files ?? DEFAULTS.eventLogFiles) === DEFAULTS.eventLogFiles,
   }),
+  maxConnections: (c) => ({ values: c.maxConnections === undefined ? [] : [String(c.maxConnections)], isDefault: false }),
+  maxPendingHandshakes: (c) => ({
+    values: [String(c.maxPendingHandshakes)],
+    isDefault: c.maxPendingHandshakes === DEFAULTS.maxPendingHandshakes,
+  }),
+  maxPendingPerSource: (c) => ({
+    values: [String(c.maxPendingPerSource)],
+    isDefault: c.maxPendingPerSource === DEFAULTS.maxPendingPerSource,
+  }),
+  connectRate: (c) => {
+    const label = c.connectRate ? rateLabel(c.connectRate) : 'off';
+    return { values: [quote(label)], isDefault: label === rateLabel(DEFAULTS.connectRate) };
+  },
+  maxConnectionsPerIdentity: (c) => ({
+    values: c.maxConnectionsPerIdentity === undefined ? [] : [String(c.maxConnectionsPerIdentity)],
+    isDefault: false,
+  }),
+  maxConnectionsPerServer: (c) => ({
+    values: c.maxConnectionsPerServer === undefined ? [] : [String(c.maxConnectionsPerServer)],
+    isDefault: false,
+  }),
 };
 
-const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
+const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   sslCertificate: 'not set (mxproxy start requires it)',
   server: 'none defined',
   allow: 'none (no client may reach any server)',
@@ -127,11 +150,18 @@ const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
   sslCrl: 'not set (no revocation check)',
   user: 'not set (keeps the account it was started with)',
   group: "not set (the user's primary group)",
+  // Read when printed: the limit of the process that prints it (the proxy itself under `start --dbg work`).
+  maxConnections: () => `not set: derived from the open-files limit, ${describeDerivedMaxConnections()}`,
+  maxConnectionsPerIdentity: 'not set (no limit)',
+  maxConnectionsPerServer: 'not set (no limit)',
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {
   const { values, isDefault } = RENDER[doc.name](c);
-  if (values.length === 0) return [`# ${doc.name}: ${NOT_SET[doc.name] ?? 'not set'}`];
+  if (values.length === 0) {
+    const note = NOT_SET[doc.name];
+    return [`# ${doc.name}: ${(typeof note === 'function' ? note() : note) ?? 'not set'}`];
+  }
   return values.map((v) => {
     const shown = doc.secret ? quote('***') : v;
     return `${doc.name} = ${shown}${isDefault ? '  # default' : ''}`;

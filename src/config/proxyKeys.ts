@@ -3,6 +3,7 @@
  * serves the builder (which keys exist, repeatable or not, string or number), docs/config.md and describeConfig.
  */
 import { formatHostPort } from '../shared/address.js';
+import { rateLabel } from '../shared/tokenBucket.js';
 import { DEFAULTS } from './types.js';
 
 export const PROXY_SECTION = 'proxy';
@@ -25,7 +26,13 @@ export type ProxyKeyName =
   | 'eventLogMaxBytes'
   | 'eventLogFiles'
   | 'user'
-  | 'group';
+  | 'group'
+  | 'maxConnections'
+  | 'maxPendingHandshakes'
+  | 'maxPendingPerSource'
+  | 'connectRate'
+  | 'maxConnectionsPerIdentity'
+  | 'maxConnectionsPerServer';
 
 /** Documentation of one config key. */
 export interface KeyDoc<N extends string = ProxyKeyName> {
@@ -59,6 +66,11 @@ export const NUMBER_BOUNDS = {
   maxRequestBytes: { min: 16, max: 1_048_576 },
   eventLogMaxBytes: { min: 65_536, max: 1_099_511_627_776 },
   eventLogFiles: { min: 1, max: 1000 },
+  maxConnections: { min: 1, max: 1_000_000 },
+  maxPendingHandshakes: { min: 1, max: 1_000_000 },
+  maxPendingPerSource: { min: 1, max: 1_000_000 },
+  maxConnectionsPerIdentity: { min: 1, max: 1_000_000 },
+  maxConnectionsPerServer: { min: 1, max: 1_000_000 },
 } as const;
 
 export type NumberKey = keyof typeof NUMBER_BOUNDS;
@@ -269,6 +281,80 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     description:
       "The group the proxy runs as, with user; its only group (supplementary groups are dropped). Unset: the user's primary group.",
     example: 'group = "mxproxy"',
+  },
+  {
+    name: 'maxConnections',
+    type: 'number',
+    syntax: 'maxConnections = <count>',
+    default: undefined,
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxConnections,
+    description:
+      'Client connections open at once, over all listeners and sources; one more is reset at accept, before any ' +
+      'TLS work. Unset: derived at start from the open-files limit of the running process, ' +
+      'floor((limit - 64) / 2): each pair holds two sockets, and 64 descriptors are kept for listeners, logs ' +
+      'and the event log.',
+    example: 'maxConnections = 4000',
+  },
+  {
+    name: 'maxPendingHandshakes',
+    type: 'number',
+    syntax: 'maxPendingHandshakes = <count>',
+    default: String(DEFAULTS.maxPendingHandshakes),
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxPendingHandshakes,
+    description:
+      'Accepted connections that have not yet finished TLS and sent their request frame, over all sources; one ' +
+      'more is reset at accept. Bounds the TLS work anyone who can open TCP can make the proxy do.',
+    example: 'maxPendingHandshakes = 512',
+  },
+  {
+    name: 'maxPendingPerSource',
+    type: 'number',
+    syntax: 'maxPendingPerSource = <count>',
+    default: String(DEFAULTS.maxPendingPerSource),
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxPendingPerSource,
+    description:
+      'The same as maxPendingHandshakes, per source IP address (IPv4-mapped IPv6 counts as IPv4), so one ' +
+      'address cannot take all pending slots.',
+    example: 'maxPendingPerSource = 32',
+  },
+  {
+    name: 'connectRate',
+    type: 'string',
+    syntax: 'connectRate = "<n>/s burst <m>" | "<n>/min burst <m>" | "off"',
+    default: `"${rateLabel(DEFAULTS.connectRate)}"`,
+    repeatable: false,
+    description:
+      'New connections accepted per source IP address: a token bucket that holds <m> and refills <n> per second ' +
+      '(or minute). A connection over the rate is reset at accept. "off": no limit. Raise it for a forwarder ' +
+      'host that opens many connections at once.',
+    example: 'connectRate = "20/s burst 40"',
+  },
+  {
+    name: 'maxConnectionsPerIdentity',
+    type: 'number',
+    syntax: 'maxConnectionsPerIdentity = <count>',
+    default: undefined,
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxConnectionsPerIdentity,
+    description:
+      "Pairs (connecting or linked) one client identity (its certificate's first identity) may hold; one more " +
+      'is declined with ERR_OVERLOADED. Unset: no limit.',
+    example: 'maxConnectionsPerIdentity = 100',
+  },
+  {
+    name: 'maxConnectionsPerServer',
+    type: 'number',
+    syntax: 'maxConnectionsPerServer = <count>',
+    default: undefined,
+    repeatable: false,
+    ...NUMBER_BOUNDS.maxConnectionsPerServer,
+    description:
+      'Pairs (connecting or linked) to each server entry, all its addresses together; one more is declined with ' +
+      'ERR_OVERLOADED. Unset: no limit.',
+    example: 'maxConnectionsPerServer = 200',
   },
 ];
 

@@ -9,6 +9,7 @@ import { addressKey, formatHostPort, type HostPort } from '../shared/address.js'
 import { ACCOUNT_SPEC, lookupAccount } from '../process/accounts.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import { parseIdentityPattern } from '../shared/identity.js';
+import type { Rate } from '../shared/tokenBucket.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
@@ -18,6 +19,7 @@ import {
   hostPortSchema,
   NAME_RE,
   NUMBER_SCHEMAS,
+  rateSchema,
   serverSchema,
   sslCertificateSchema,
 } from './schemas.js';
@@ -72,6 +74,7 @@ export function buildProxyConfig(
   let eventLogLevel: EventLogLevel | undefined;
   let crlFile: string | undefined;
   const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
+  let connectRate: Rate | null | undefined;
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -225,6 +228,12 @@ export function buildProxyConfig(
         else issue(e, `eventLogLevel must be one of ${EVENT_LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
         break;
       }
+      case 'connectRate': {
+        const r = rateSchema.safeParse(v);
+        if (r.success) connectRate = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
@@ -233,7 +242,12 @@ export function buildProxyConfig(
       case 'tcpKeepAlive':
       case 'maxRequestBytes':
       case 'eventLogMaxBytes':
-      case 'eventLogFiles': {
+      case 'eventLogFiles':
+      case 'maxConnections':
+      case 'maxPendingHandshakes':
+      case 'maxPendingPerSource':
+      case 'maxConnectionsPerIdentity':
+      case 'maxConnectionsPerServer': {
         const r = NUMBER_SCHEMAS[doc.name].safeParse(v);
         if (!r.success) {
           issue(e, firstMessage(r.error));
@@ -288,6 +302,12 @@ export function buildProxyConfig(
       : undefined,
     crlFile,
     runAs,
+    maxConnections: numbers.maxConnections,
+    maxPendingHandshakes: numbers.maxPendingHandshakes ?? DEFAULTS.maxPendingHandshakes,
+    maxPendingPerSource: numbers.maxPendingPerSource ?? DEFAULTS.maxPendingPerSource,
+    connectRate: connectRate === undefined ? { ...DEFAULTS.connectRate } : connectRate,
+    maxConnectionsPerIdentity: numbers.maxConnectionsPerIdentity,
+    maxConnectionsPerServer: numbers.maxConnectionsPerServer,
   };
   return { config, issues };
 }

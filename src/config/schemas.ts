@@ -5,6 +5,7 @@
 import { parseIdentityPattern } from '../shared/identity.js';
 import { z } from 'zod';
 import { parseHostPort, type HostPort } from '../shared/address.js';
+import { parseRate, type Rate } from '../shared/tokenBucket.js';
 import { NUMBER_BOUNDS, type NumberKey } from './proxyKeys.js';
 
 export const NAME_RE = /^[A-Za-z0-9_.-]+$/;
@@ -39,7 +40,20 @@ export const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
   maxRequestBytes: numberSchema('maxRequestBytes'),
   eventLogMaxBytes: numberSchema('eventLogMaxBytes'),
   eventLogFiles: numberSchema('eventLogFiles'),
+  maxConnections: numberSchema('maxConnections'),
+  maxPendingHandshakes: numberSchema('maxPendingHandshakes'),
+  maxPendingPerSource: numberSchema('maxPendingPerSource'),
+  maxConnectionsPerIdentity: numberSchema('maxConnectionsPerIdentity'),
+  maxConnectionsPerServer: numberSchema('maxConnectionsPerServer'),
 };
+
+/** `"20/s burst 40"` → Rate, `"off"` → null. */
+export const rateSchema = z.string().transform((s, ctx): Rate | null => {
+  const r = parseRate(s);
+  if (r.ok) return r.value;
+  ctx.addIssue({ code: 'custom', message: `connectRate: ${r.message}` });
+  return z.NEVER;
+});
 
 /** `"<host>:<port>"` → HostPort (IPv6 without brackets in `host`); see parseHostPort. */
 export const hostPortSchema = z.string().transform((s, ctx): HostPort => {

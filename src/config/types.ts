@@ -2,6 +2,7 @@
 import type { HostPort } from '../shared/address.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
 import type { IdentityField } from '../shared/identity.js';
+import type { Rate } from '../shared/tokenBucket.js';
 
 /** A named backend; more than one address means redundant servers, tried in order until one accepts. */
 export interface TargetServer {
@@ -58,6 +59,18 @@ export interface ProxyConfig {
   maxRequestBytes: number;
   /** The event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
+  /** Open client sockets at most; undefined: derived from the open-files limit at start (src/proxy/limits.ts). */
+  maxConnections: number | undefined;
+  /** Accepted sockets not yet past TLS and their request frame, over all sources. */
+  maxPendingHandshakes: number;
+  /** The same, per source address. */
+  maxPendingPerSource: number;
+  /** New connections per source address; null: no limit ("off"). */
+  connectRate: Rate | null;
+  /** Pairs (connecting or linked) per client identity; undefined: no limit. */
+  maxConnectionsPerIdentity: number | undefined;
+  /** Pairs (connecting or linked) per server entry; undefined: no limit. */
+  maxConnectionsPerServer: number | undefined;
   /** sslCrl (absolute path); undefined: no revocation check. */
   crlFile: string | undefined;
   /** user / group: the account to drop to after start; undefined: keep the one started with. */
@@ -96,6 +109,9 @@ export const DEFAULTS = {
   eventLogLevel: 'lifecycle',
   eventLogMaxBytes: 64 * 1024 * 1024,
   eventLogFiles: 5,
+  maxPendingHandshakes: 512,
+  maxPendingPerSource: 32,
+  connectRate: { count: 20, per: 's', burst: 40 } as Rate,
 } as const;
 
 /** One problem found in a config file. */

@@ -6,6 +6,8 @@
  *   e  an event as it entered the root actor (ACCEPTED, TLS_OK, …, SHUTDOWN): what replay feeds back in
  *   x  a state transition of an actor (`id` is the pair's id, or "#proxy"/"#forwarder" for the root): what replay checks
  *   c  a chunk forwarded (`traffic` level: its size; `payload` level: its bytes): shown, never fed back
+ *   d  how many pairs that ended before TLS_OK were not recorded (over the budget; see recorder.ts): shown,
+ *      never fed back
  */
 import type { ForwarderEvent } from '../../machines/forwarder.js';
 import type { ProxyEvent } from '../../machines/proxy.js';
@@ -80,7 +82,20 @@ export interface ChunkRecord {
   b?: Uint8Array;
 }
 
-export type LogRecord = EventRecord | TransitionRecord | ChunkRecord;
+/** Pairs that ended before TLS_OK and were not written (none of their records), since `since`. */
+export interface DroppedRecord {
+  k: 'd';
+  s: number;
+  t: number;
+  /** Pairs left out. */
+  pairs: number;
+  /** Their records (events and transitions) left out, and late events of such pairs. */
+  records: number;
+  /** ms since the epoch of the first record left out. */
+  since: number;
+}
+
+export type LogRecord = EventRecord | TransitionRecord | ChunkRecord | DroppedRecord;
 
 /** "handshake.tls" from XState's state value ({ handshake: 'tls' }). */
 export function statePath(value: unknown): string {
@@ -117,6 +132,9 @@ export function asLogRecord(v: unknown): LogRecord | string {
     case 'c':
       if (typeof r.id !== 'string' || (r.d !== 'up' && r.d !== 'down') || typeof r.n !== 'number') return 'chunk record without id, d or n';
       return v as ChunkRecord;
+    case 'd':
+      if (typeof r.pairs !== 'number' || typeof r.records !== 'number' || typeof r.since !== 'number') return 'dropped record without pairs, records or since';
+      return v as DroppedRecord;
     default:
       return `unknown record kind ${JSON.stringify(r.k)}`;
   }

@@ -51,6 +51,9 @@ export interface EffectsDeps {
   logger: Logger;
   /** `--report dispatch`: accepts, declines, links and unlinks at info level instead of debug. */
   reportDispatch: boolean;
+  /** Limits on pairs, asked after an allow rule matched (maxConnectionsPerIdentity, …): a decline, or
+   * undefined to go on. The decline goes through DECLINED like any other, so the machine and the log see it. */
+  admit?: ((id: string, identity: string, target: string) => { code: ReplyCode; message: string } | undefined) | undefined;
   /** Sees every forwarded chunk (event log at traffic/payload level); unset, nothing is added per chunk. */
   onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
 }
@@ -221,13 +224,15 @@ export function createEffects(deps: EffectsDeps) {
       // matches no rule.
       const identities = params.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
       const d = deps.authorizer().decide(identities, params.target);
-      if (d.ok) {
+      // Past the rules, the pair limits (per identity, per server) may still say no: ERR_OVERLOADED.
+      const no = d.ok ? deps.admit?.(p.id, params.identity, params.target) : d;
+      if (no) {
+        bus.emit({ type: 'DECLINED', id: p.id, code: no.code, message: no.message });
+      } else if (d.ok) {
         p.matched = truncate(encodeIdentity(d.matched), PRINTABLE_MAX);
         p.rule = d.rule.where;
         log(dispatchLevel, 'authorized', p, () => ({ matched: p.matched, rule: d.rule.where, allow: d.rule.text }));
         bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses, matched: p.matched, rule: d.rule.where });
-      } else {
-        bus.emit({ type: 'DECLINED', id: p.id, code: d.code, message: d.message });
       }
     }),
 

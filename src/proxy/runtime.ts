@@ -1,7 +1,8 @@
 /**
  * The live proxy: listeners, TLS termination, the root actor and the event stream between them.
  *
- *   accept ─► ACCEPTED ─► TLS (Node verifies the client certificate) ─► TLS_OK / TLS_FAILED ─► …
+ *   accept ─► limits (./limits.ts: refused sockets are reset here) ─► ACCEPTED ─► TLS (Node verifies the
+ *   client certificate) ─► TLS_OK / TLS_FAILED ─► …
  *
  * Every event enters the actors through one RxJS stream (EventBus), which is where observers and the event
  * log tap in. With `[proxy] user` the process drops root once its files are read and its listeners bound
@@ -17,17 +18,20 @@ import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
-import { TlsMaterialError } from '../errors.js';
+import { EventLogError, TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
-import { formatHostPort } from '../shared/address.js';
+import { formatHostPort, sourceAddress } from '../shared/address.js';
+import { rateLabel } from '../shared/tokenBucket.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
+import { AcceptGate, PairLimits, resolveLimits, type Admission, type ProxyLimits } from './limits.js';
+import { RefusalLog, type RefusalCounts } from './refusals.js';
 
 export interface ProxyOptions {
   config: ProxyConfig;
@@ -45,6 +49,14 @@ export interface ProxyStats {
   accepted: number;
   /** Pairs whose actor has not reached its final state yet. */
   active: number;
+  /** Client sockets counted against maxConnections. */
+  open: number;
+  /** Of those, not yet past TLS and the request frame (maxPendingHandshakes). */
+  pending: number;
+  /** Source addresses in the per-source table (bounded, see limits.ts). */
+  sources: number;
+  /** Connections refused at accept, and pairs declined with ERR_OVERLOADED, by reason, since start. */
+  refused: RefusalCounts;
 }
 
 export interface ProxyHandle {
@@ -61,30 +73,35 @@ export interface ProxyHandle {
   readonly registry: ConnectionRegistry;
   /** The event log, when config.eventLog is set. */
   readonly recorder: EventRecorder | undefined;
+  /** The limits in force (maxConnections resolved from the open-files limit when not set). */
+  limits(): ProxyLimits;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  const config = opts.config;
+  // The configuration in force and what is made from it, in one place: everything reads through these
+  // accessors at each use, so a reload swaps `live` and nothing else.
+  const live = { config: opts.config, limits: resolveLimits(opts.config), authorizer: new Authorizer(opts.config) };
+  const config = () => live.config;
+  const limits = () => live.limits;
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   let material = opts.tls;
   if (!material) {
-    if (!config.tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${config.file}: no sslCertificate entry in [proxy]`);
-    material = loadTlsMaterial(config.tls, { crlFile: config.crlFile, warn: (m) => logger.warn(m) });
+    const tls = config().tls;
+    if (!tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${config().file}: no sslCertificate entry in [proxy]`);
+    material = loadTlsMaterial(tls, { crlFile: config().crlFile, warn: (m) => logger.warn(m) });
   }
-  const runAs = config.runAs;
+  const runAs = config().runAs;
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
-  const logConfig = config.eventLog;
+  const logConfig = config().eventLog;
   if (logConfig) {
     const dir = path.dirname(logConfig.path);
     let created: boolean;
     try {
       created = prepareLogDirectory(dir, runAs);
     } catch (err) {
-      throw Object.assign(new Error(`cannot create the event log directory ${dir}: ${(err as Error).message}`), {
-        code: (err as NodeJS.ErrnoException).code,
-      });
+      throw new EventLogError(`cannot create the event log directory ${dir}: ${(err as Error).message}`, { cause: err });
     }
     if (created) logger.info(`created the event log directory ${dir}` + (runAs ? ` for user ${runAs.user}` : ''));
   }
@@ -109,22 +126,37 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const bus = new EventBus();
   const pairs = new Map<string, Pair>();
   const ids = new WeakMap<net.Socket, string>();
-  const authorizer = new Authorizer(config);
+  const gate = new AcceptGate(limits, clock);
+  const pairLimits = new PairLimits(limits);
+  const refusals = new RefusalLog(logger, clock);
+  /** Each accepted socket's hold on the accept counters, until its pair has finished. */
+  const admissions = new Map<string, Admission>();
   const effects = createEffects({
     pairs,
     bus,
-    config: () => config,
-    authorizer: () => authorizer,
+    config,
+    authorizer: () => live.authorizer,
     clock,
     logger,
     reportDispatch: opts.reportDispatch ?? false,
+    admit: (id, identity, target) => {
+      const over = pairLimits.admit(id, identity, target);
+      if (over) refusals.refused(admissions.get(id)?.source ?? 'unknown', over.reason);
+      return over;
+    },
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
   const registry = new ConnectionRegistry(connectionMachine.provide({ actions: effects.actions }), {
     observe: recorder?.observeChild,
-    finished: (output) => effects.finished(output),
+    finished: (output) => {
+      effects.finished(output);
+      admissions.get(output.id)?.release();
+      admissions.delete(output.id);
+      pairLimits.release(output.id);
+      recorder?.ended(output.id);
+    },
   });
   const root = createActor(superviseWith(registry));
   let accepted = 0;
@@ -154,6 +186,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   observeRoot?.(root.getSnapshot());
   const onEvent = opts.onEvent;
   const subscription = bus.events$.subscribe((event) => {
+    // A complete request frame: the socket no longer counts as a pending handshake.
+    if (event.type === 'REQUEST') admissions.get(event.id)?.passed();
     recorder?.event(event);
     onEvent?.(event);
     root.send(event);
@@ -186,7 +220,20 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const accept = (raw: net.Socket) => {
     // An error before TLS owns the socket (a reset right after accept) must not crash the process.
     raw.on('error', () => {});
+    // The limits come first: a refused socket gets no TLS, no actor, no id and no event-log record.
+    const source = raw.remoteAddress ? sourceAddress(raw.remoteAddress) : 'unknown';
+    const admission = gate.admit(source);
+    if (typeof admission === 'string') {
+      refusals.refused(source, admission);
+      // A reset, not a FIN: the peer learns at once, and the socket does not sit in TIME_WAIT here.
+      if (typeof raw.resetAndDestroy === 'function') raw.resetAndDestroy();
+      else raw.destroy();
+      return;
+    }
+    // The descriptor is free once the socket is closed, whichever comes first of that and the pair's end.
+    raw.once('close', () => admission.release());
     const id = (++nextId).toString(36);
+    admissions.set(id, admission);
     const peer = raw.remoteAddress ? formatHostPort({ host: raw.remoteAddress, port: raw.remotePort ?? 0 }) : 'unknown';
     const local = raw.localAddress ? formatHostPort({ host: raw.localAddress, port: raw.localPort ?? 0 }) : 'unknown';
     ids.set(raw, id);
@@ -221,7 +268,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   let listening: Listening | undefined;
   try {
-    listening = await listen(config.listen, onSocket);
+    listening = await listen(config().listen, onSocket);
     if (runAs) {
       dropPrivileges(runAs);
       if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs);
@@ -239,9 +286,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const waiting = held ?? [];
   held = null;
   for (const raw of waiting) accept(raw);
+  const l = limits();
   logger.info(`mxproxy listening on ${listening.addresses.join(', ')}`, {
-    servers: [...config.servers.keys()].join(','),
-    rules: config.allow.length,
+    servers: [...config().servers.keys()].join(','),
+    rules: config().allow.length,
+    maxConnections: l.maxConnections,
+    maxPendingHandshakes: l.maxPendingHandshakes,
+    maxPendingPerSource: l.maxPendingPerSource,
+    connectRate: l.connectRate ? rateLabel(l.connectRate) : 'off',
   });
 
   let stopping: Promise<void> | null = null;
@@ -253,6 +305,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await closed;
       subscription.unsubscribe();
       bus.complete();
+      refusals.close();
       await recorder?.close();
       process.off('exit', flushOnExit);
       logger.info('mxproxy stopped');
@@ -265,11 +318,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   return {
     addresses: listening.addresses,
-    stats: () => ({ accepted, active: pairs.size }),
+    stats: () => ({ accepted, active: pairs.size, ...gate.stats(), refused: refusals.totals() }),
     stop: () => stop!(),
     stopped,
     root,
     registry,
     recorder,
+    limits,
   };
 }

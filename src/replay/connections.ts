@@ -67,6 +67,7 @@ export type TrackerMode = 'block' | 'stream';
 
 /** The connection a record belongs to, or undefined for the proxy itself. */
 export function connectionOf(r: LogRecord): string | undefined {
+  if (r.k === 'd') return undefined; // about pairs that are not in the log
   if (r.k !== 'e') return isRootId(r.id) ? undefined : r.id;
   const e = r.e as { type: string; id?: unknown };
   return e.type !== 'SHUTDOWN' && typeof e.id === 'string' ? e.id : undefined;

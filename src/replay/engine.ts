@@ -42,6 +42,8 @@ export interface ReplaySummary {
   preexisting: number;
   /** Transitions replay made after the last record (a log cut off by power loss): not checked. */
   unchecked: number;
+  /** Pairs that ended before TLS_OK and were left out of the log (its `d` records). */
+  unrecorded: number;
   divergence: Divergence | undefined;
 }
 
@@ -76,7 +78,7 @@ export class Replayer {
   private first = true;
   /** False after a gap: the root waits for pairs whose end replay never saw, so it is not checked. */
   private rootChecked = true;
-  private counts = { events: 0, transitions: 0, chunks: 0 };
+  private counts = { events: 0, transitions: 0, chunks: 0, unrecorded: 0 };
   divergence: Divergence | undefined;
   /** The time of the record being replayed (ms since the epoch). */
   now = 0;
@@ -134,6 +136,10 @@ export class Replayer {
       case 'c':
         this.counts.chunks++;
         if (!this.accepted.has(r.id)) this.skipped.add(r.id);
+        return true;
+      case 'd':
+        // Those pairs are wholly absent (never accepted here), so nothing else is affected.
+        this.counts.unrecorded += r.pairs;
         return true;
     }
   }

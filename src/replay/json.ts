@@ -29,6 +29,7 @@ export function jsonSummary(r: ReplayRunsResult, shown: number): { summary: Reco
       shown,
       preexisting: r.preexisting,
       unchecked: r.unchecked,
+      unrecorded: r.unrecorded,
       match: !d && !r.error,
       divergence: d ? { at: d.at, id: d.id, message: d.message, expected: d.expected, actual: d.actual } : null,
       truncated: r.truncated.map((t) => ({ file: t.file, offset: t.stop.offset, message: t.stop.message })),

@@ -30,6 +30,7 @@ export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
   if (r.preexisting > 0) {
     notes.push(`${plural(r.preexisting, 'connection')} began before the log (not replayed)`);
   }
+  if (r.unrecorded > 0) notes.push(`${plural(r.unrecorded, 'connection')} that ended before TLS not recorded (over the budget)`);
   for (const t of r.truncated) {
     const unchecked = r.unchecked > 0 ? ` (${plural(r.unchecked, 'replayed transition')} unchecked: the log ends before ${r.unchecked === 1 ? 'its record' : 'their records'})` : '';
     notes.push(`log ends inside a record at byte ${t.stop.offset} of ${t.file} (power loss?): replayed up to there${unchecked}`);

@@ -106,6 +106,8 @@ export interface ReplayRunsResult {
   connections: number;
   preexisting: number;
   unchecked: number;
+  /** Pairs that ended before TLS_OK and were left out of the log (its `d` records). */
+  unrecorded: number;
   divergence: { run: LogRun; divergence: Divergence } | undefined;
   /** Replay stopped here: a file that is not a log, damaged or unreadable. */
   error: FileProblem | undefined;
@@ -129,6 +131,7 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
     connections: 0,
     preexisting: 0,
     unchecked: 0,
+    unrecorded: 0,
     divergence: undefined,
     error: undefined,
     truncated: [],
@@ -156,6 +159,7 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
     out.connections += s.connections;
     out.preexisting += s.preexisting;
     out.unchecked += s.unchecked;
+    out.unrecorded += s.unrecorded;
     if (result.truncated) out.truncated.push(result.truncated);
     out.gaps.push(...result.gaps.map((g) => ({ run, ...g })));
     const runResult: RunResult = { ...result, run };

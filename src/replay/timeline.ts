@@ -155,6 +155,8 @@ export function describeRecord(r: LogRecord, lastEvent?: string): string {
     }
     case 'c':
       return `chunk ${text(r.d).padEnd(4)} ${formatBytes(r.n)}${r.b ? ` ${preview(r.b)}` : ''}`;
+    case 'd':
+      return `not recorded: ${r.pairs} connection${r.pairs === 1 ? '' : 's'} that ended before TLS (${r.records} records, over the budget)`;
   }
 }
 

@@ -83,3 +83,27 @@ export function addressKey(hp: HostPort): string {
 export function sameAddress(a: HostPort, b: HostPort): boolean {
   return addressKey(a) === addressKey(b);
 }
+
+/**
+ * The source address of a connection as one key, for per-source limits and the lines about them: an
+ * IPv4-mapped IPv6 address (`::ffff:127.0.0.2`, what a dual-stack listener reports) is its IPv4 address, other
+ * IPv6 addresses are in canonical lower-case form. Anything else (an unknown address) is kept as given.
+ */
+export function sourceAddress(host: string): string {
+  const lower = host.toLowerCase();
+  if (!net.isIPv6(lower)) return lower;
+  let canonical = lower;
+  try {
+    canonical = new URL(`http://[${lower}]/`).hostname.slice(1, -1);
+  } catch {
+    // keep as written
+  }
+  // The canonical form of a mapped address is hex (::ffff:7f00:2): back to dotted IPv4.
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (hex) {
+    const hi = parseInt(hex[1]!, 16);
+    const lo = parseInt(hex[2]!, 16);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return canonical;
+}

@@ -15,6 +15,9 @@ export const ReplyCode = {
   HANDSHAKE_TIMEOUT: 'ERR_HANDSHAKE_TIMEOUT',
   /** The proxy is stopping and takes no new pairs. */
   SHUTTING_DOWN: 'ERR_SHUTTING_DOWN',
+  /** A limit on pairs was reached: maxConnectionsPerIdentity for this identity, or maxConnectionsPerServer for
+   * this target. Transient: the client may retry once one of the pairs has closed. */
+  OVERLOADED: 'ERR_OVERLOADED',
   /** An unexpected fault inside the proxy; the log has the details. */
   INTERNAL: 'ERR_INTERNAL',
 } as const;

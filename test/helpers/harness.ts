@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ProxyEvent } from '../../machines/proxy.js';
+import type { Clock } from '../../src/clock.js';
 import { readProxyConfig } from '../../src/config/index.js';
 import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger, type LogFormat } from '../../src/log.js';
@@ -116,6 +117,8 @@ export interface HarnessOptions {
   extra?: string;
   /** Default 'json' (parsed into `logs`). */
   logFormat?: LogFormat;
+  /** The proxy's clock (default: the system clock). */
+  clock?: Clock;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -141,7 +144,7 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     },
   });
   const logger = createLogger({ format, level: 'debug', stream: sink });
-  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e) });
+  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
   const port = bound.value.port;

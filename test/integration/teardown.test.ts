@@ -13,7 +13,12 @@ describe('teardown', () => {
   before(async () => {
     pki = await createTestPki();
     echo = await startBackend(echoHandler);
-    h = await startHarness(pki, { servers: { echo: [echo.address] }, allow: ['test-client echo'] });
+    h = await startHarness(pki, {
+      servers: { echo: [echo.address] },
+      allow: ['test-client echo'],
+      // 200 pairs at once from one address: more than the per-source defaults let through (limits.test.ts).
+      extra: 'connectRate = "off"\nmaxPendingPerSource = 1000',
+    });
   });
   after(async () => {
     await h?.stop();
