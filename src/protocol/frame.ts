@@ -4,7 +4,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
-import type { ReplyCode } from '../shared/codes.js';
+import { isReplyCode, type ReplyCode } from '../shared/codes.js';
 
 export const PROTOCOL_VERSION = 1;
 export const ALPN_PROTOCOL = 'mxproxy/1';
@@ -77,7 +77,9 @@ export function parseReply(value: unknown): Reply {
   if (map.v !== PROTOCOL_VERSION) throw new ProtocolError('ERR_BAD_REPLY', `unsupported reply version ${JSON.stringify(map.v)}`);
   if (map.ok === true) return { v: 1, ok: true };
   if (map.ok === false && typeof map.code === 'string') {
-    return { v: 1, ok: false, code: map.code as ReplyCode, message: typeof map.message === 'string' ? map.message : '' };
+    // A code this client does not know (a newer proxy) is reported as such, not passed off as a ReplyCode.
+    if (!isReplyCode(map.code)) throw new ProtocolError('ERR_BAD_REPLY', `unknown reply code ${JSON.stringify(map.code.slice(0, 64))}`);
+    return { v: 1, ok: false, code: map.code, message: typeof map.message === 'string' ? map.message : '' };
   }
   throw new ProtocolError('ERR_BAD_REPLY', 'reply frame has neither ok:true nor ok:false with a code');
 }
