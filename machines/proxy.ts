@@ -10,13 +10,19 @@
  */
 import { assertEvent, assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput } from './connection.js';
-import type { ConnectionOutput } from '../src/shared/events.js';
+import type { ConfigLoadedEvent, ConnectionOutput } from '../src/shared/events.js';
 
 export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
 /** What XState sends the parent when a child reaches its final state, or fails. */
 export type ChildDoneEvent = DoneActorEvent<ConnectionOutput, string>;
 export type ChildErrorEvent = ErrorActorEvent<unknown, string>;
-export type ProxyEvent = AcceptedEvent | ConnectionEvent | { type: 'SHUTDOWN' } | ChildDoneEvent | ChildErrorEvent;
+export type ProxyEvent =
+  | AcceptedEvent
+  | ConnectionEvent
+  | { type: 'SHUTDOWN' }
+  | ConfigLoadedEvent
+  | ChildDoneEvent
+  | ChildErrorEvent;
 
 export interface ProxyContext {
   /** Pairs spawned. */
@@ -64,6 +70,9 @@ export const proxyMachine = setup({
   initial: 'running',
   on: {
     '*': { actions: 'routeToConnection' },
+    // The config in force, at start and at each reload: recorded with the events it precedes; the rules
+    // themselves are applied by src/ (authorize), so the root only takes note.
+    CONFIG_LOADED: {},
     // A child ended: forget it, then report it. A child whose machine threw ends alone, reported as
     // internal-error, and the supervisor goes on.
     'xstate.done.actor.*': {

@@ -27,6 +27,7 @@ import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort, sourceAddress } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
+import { configSnapshot } from '../config/snapshot.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
@@ -192,6 +193,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     onEvent?.(event);
     root.send(event);
   });
+  // The config in force goes into the stream (and so the event log) before the first connection.
+  bus.emit({ type: 'CONFIG_LOADED', reason: 'start', config: configSnapshot(config()) });
 
   const terminator = createTlsTerminator(material, {
     ok(raw, socket, info) {

@@ -183,3 +183,28 @@ export type ForwardEvent =
     >;
 
 export type ForwardEventType = ForwardEvent['type'];
+
+// ===============================================================================================================
+// The config in force. At start and at every reload the runtime emits CONFIG_LOADED on the same stream as every
+// other event, so the event log holds which servers, rules, timeouts and limits applied to which pairs, and
+// replay can decide authorization again from it.
+// ===============================================================================================================
+
+/** The parts of the effective config that decide what happens to a pair: plain data, as the event log keeps it. */
+export interface ConfigSnapshot {
+  /** The config file (absolute path), or '<built-in>'. */
+  file: string;
+  /** SHA-256 (hex) of the canonical JSON of everything below: equal hashes, equal behaviour. */
+  hash: string;
+  servers: { name: string; addresses: string[]; where: string }[];
+  /** Each allow entry as written (`identity` with its field prefix), and where. */
+  allow: { identity: string; targets: string[]; where: string }[];
+  /** handshakeTimeout, connectTimeout, teardownTimeout, halfCloseTimeout, idleTimeout, tcpKeepAlive (ms). */
+  timeouts: Record<string, number>;
+  /** The limits as configured (null: not set / off); connectRate as written (`20/s burst 40`). */
+  limits: Record<string, number | string | null>;
+  maxRequestBytes: number;
+}
+
+/** Emitted by the runtime at start (`start`) and after each accepted reload (`reload`); never names a pair. */
+export type ConfigLoadedEvent = { type: 'CONFIG_LOADED'; reason: 'start' | 'reload'; config: ConfigSnapshot };

@@ -161,7 +161,7 @@ describe('the walk', () => {
 
   test('proxy: the root wildcard and child-end events, and the final state', () => {
     const root = proxy.transitions.filter((t) => t.source === '');
-    assert.deepEqual(root.map((t) => t.event), ['*', 'xstate.done.actor.*', 'xstate.error.actor.*']);
+    assert.deepEqual(root.map((t) => t.event), ['*', 'CONFIG_LOADED', 'xstate.done.actor.*', 'xstate.error.actor.*']);
     assert.deepEqual(root[0]?.actions, [{ name: 'routeToConnection' }]);
     assert.equal(byPath(proxy, 'stopped')?.final, true);
     assert.equal(transitionLabel(proxy.transitions.find((t) => t.event === null)!), 'always [allFinished]');
