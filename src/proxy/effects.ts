@@ -5,7 +5,7 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
+import type { ByteCounts, CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
 import type { Authorizer } from '../auth/rules.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
@@ -86,6 +86,16 @@ function timeoutEvent(timer: ClockTimer, id: string, attempt: number): Connectio
 }
 
 const bytesMoved = (s: net.Socket): number => s.bytesRead + s.bytesWritten;
+
+/**
+ * A side's byte counts: the machine has them from the CLOSED event, unless the pair ended at the teardown
+ * deadline, before the sockets reported. The socket's own counters are final once it is destroyed and never
+ * smaller than what it reported, so the larger of the two is right either way.
+ */
+function finalCounts(socket: net.Socket | null, reported: ByteCounts): ByteCounts {
+  if (!socket) return reported;
+  return { read: Math.max(reported.read, socket.bytesRead), written: Math.max(reported.written, socket.bytesWritten) };
+}
 
 /** Declines a plant operator should see without asking for them. */
 const LOUD_DECLINES = new Set<string>([ReplyCode.NOT_ALLOWED, ReplyCode.UNKNOWN_TARGET, ReplyCode.TARGET_UNREACHABLE]);
@@ -337,15 +347,19 @@ export function createEffects(deps: EffectsDeps) {
       log(quiet ? 'debug' : 'info', `tls refused: ${printable(out.message ?? out.reason, MESSAGE_MAX)}`, p, () => ({ reason: out.reason }));
       return;
     }
-    log(dispatchLevel, 'unlink', p, () => ({
-      reason: out.reason,
-      backend: out.backend ?? undefined,
-      clientIn: out.client.read,
-      clientOut: out.client.written,
-      serverIn: out.server.read,
-      serverOut: out.server.written,
-      ms: Math.round((clock.now() - p.acceptedAt) * 100) / 100,
-    }));
+    log(dispatchLevel, 'unlink', p, () => {
+      const client = finalCounts(p.client, out.client);
+      const server = finalCounts(p.server, out.server);
+      return {
+        reason: out.reason,
+        backend: out.backend ?? undefined,
+        clientIn: client.read,
+        clientOut: client.written,
+        serverIn: server.read,
+        serverOut: server.written,
+        ms: Math.round((clock.now() - p.acceptedAt) * 100) / 100,
+      };
+    });
   }
 
   return { actions, finished };
