@@ -39,6 +39,8 @@ export interface ProxyOptions {
   tls?: TlsMaterial;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
+  /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
+  warnIntervalMs?: number;
 }
 
 export interface ProxyStats {
@@ -119,6 +121,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     logger,
     reportDispatch: opts.reportDispatch ?? false,
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
+    warnIntervalMs: opts.warnIntervalMs,
   });
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
@@ -253,6 +256,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await closed;
       subscription.unsubscribe();
       bus.complete();
+      effects.close();
       await recorder?.close();
       process.off('exit', flushOnExit);
       logger.info('mxproxy stopped');

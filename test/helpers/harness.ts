@@ -116,6 +116,8 @@ export interface HarnessOptions {
   extra?: string;
   /** Default 'json' (parsed into `logs`). */
   logFormat?: LogFormat;
+  /** The rate limit of TLS refusal and decline warnings (ProxyOptions.warnIntervalMs). */
+  warnIntervalMs?: number;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -141,7 +143,7 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     },
   });
   const logger = createLogger({ format, level: 'debug', stream: sink });
-  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e) });
+  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e), ...(opts.warnIntervalMs ? { warnIntervalMs: opts.warnIntervalMs } : {}) });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
   const port = bound.value.port;
