@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText, sectionEntries } from './parse.js';
 import { formatHostPort } from '../shared/address.js';
+import { LOG_NOT_SET, renderLogKeys } from './load.js';
+import { LOG_KEY_DOCS } from './logKeys.js';
 import { PROXY_SECTION } from './proxyKeys.js';
 import { buildProxyConfig } from './proxySection.js';
 import {
@@ -78,5 +80,11 @@ export function describeClientConfig(c: ClientConfig): string {
   if (c.forwards.length === 0) lines.push('# forward: none');
   lines.push(c.tls ? `sslCertificate = ${quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)}` : '# sslCertificate: not set');
   lines.push(`connectTimeout = ${c.connectTimeout}${c.connectTimeout === CLIENT_DEFAULTS.connectTimeout ? '  # default' : ''}`);
+  const log = renderLogKeys(c.log);
+  for (const { name } of LOG_KEY_DOCS.client) {
+    const { values, isDefault } = log[name];
+    if (values.length === 0) lines.push(`# ${name}: ${LOG_NOT_SET[name] ?? 'not set'}`);
+    for (const v of values) lines.push(`${name} = ${v}${isDefault ? '  # default' : ''}`);
+  }
   return lines.join('\n') + '\n';
 }

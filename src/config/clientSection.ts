@@ -8,17 +8,17 @@ import { z } from 'zod';
 import { addressKey, formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
-import type { KeyDoc } from './proxyKeys.js';
+import { LOG_KEY_DOCS, LogEntries, type LogKeyName } from './logKeys.js';
 import { firstMessage, hostPortSchema, NAME_RE, sslCertificateSchema } from './schemas.js';
 import { suggestKey } from './suggest.js';
-import type { ConfigIssue, SourceRef, TargetServer, TlsFiles } from './types.js';
+import type { ConfigIssue, KeyDoc, LogConfig, SourceRef, TargetServer, TlsFiles } from './types.js';
 
 export const CLIENT_SECTION = 'client';
 export const GENERAL_SECTION = 'general';
 /** The value of mxProxy that switches the proxy off. */
 export const PROXY_OFF = 'none';
 
-export type ClientKeyName = 'mxProxy' | 'forward' | 'sslCertificate' | 'connectTimeout';
+export type ClientKeyName = 'mxProxy' | 'forward' | 'sslCertificate' | 'connectTimeout' | LogKeyName;
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
 const CONNECT_TIMEOUT = { min: 1, max: 600_000 } as const;
@@ -74,6 +74,7 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
       'mxProxy "none", one direct connection attempt).',
     example: 'connectTimeout = 10000',
   },
+  ...LOG_KEY_DOCS.client,
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc<ClientKeyName>>(CLIENT_KEYS.map((k) => [k.name, k]));
@@ -96,6 +97,8 @@ export interface ClientConfig {
   forwards: ForwardRule[];
   tls: TlsFiles | undefined;
   connectTimeout: number;
+  /** Where the forwarder's log lines go besides stdout. */
+  log: LogConfig;
 }
 
 export interface ClientSectionOptions {
@@ -173,6 +176,7 @@ export function buildClientConfig(
   const forwardEntries: ConfigEntry[] = [];
   const listenSeen = new Map<string, number>();
   const firstLine = new Map<string, number>();
+  const log = new LogEntries(file, baseDir, checkFiles);
 
   for (const e of client) {
     const doc = KEY_BY_NAME.get(e.key);
@@ -223,6 +227,13 @@ export function buildClientConfig(
         if (ok) tls = { certFile, keyFile, caFile };
         break;
       }
+      case 'logFile':
+      case 'logFileMaxBytes':
+      case 'logFiles':
+      case 'syslog':
+      case 'syslogFacility':
+        log.read(e, issue);
+        break;
       case 'connectTimeout': {
         const r = connectTimeoutSchema.safeParse(v);
         if (r.success) connectTimeout = r.data;
@@ -288,6 +299,7 @@ export function buildClientConfig(
     forwards,
     tls,
     connectTimeout: connectTimeout ?? CLIENT_DEFAULTS.connectTimeout,
+    log: log.config(),
   };
   return { config, issues };
 }

@@ -10,6 +10,7 @@ import { ACCOUNT_SPEC, lookupAccount } from '../process/accounts.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import { parseIdentityPattern } from '../shared/identity.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
+import { LogEntries } from './logKeys.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
 import {
@@ -72,6 +73,7 @@ export function buildProxyConfig(
   let eventLogLevel: EventLogLevel | undefined;
   let crlFile: string | undefined;
   const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
+  const log = new LogEntries(file, baseDir, checkFiles);
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -225,6 +227,13 @@ export function buildProxyConfig(
         else issue(e, `eventLogLevel must be one of ${EVENT_LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
         break;
       }
+      case 'logFile':
+      case 'logFileMaxBytes':
+      case 'logFiles':
+      case 'syslog':
+      case 'syslogFacility':
+        log.read(e, issue);
+        break;
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
@@ -288,6 +297,7 @@ export function buildProxyConfig(
       : undefined,
     crlFile,
     runAs,
+    log: log.config(),
   };
   return { config, issues };
 }

@@ -227,7 +227,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     listening = await listen(config.listen, onSocket);
     if (runAs) {
       dropPrivileges(runAs);
-      if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs);
+      if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs, 'event log');
+      // The log file was opened before the drop (src/cli/start.ts); rotating it needs its directory.
+      if (config.log.file) checkLogDirectory(path.dirname(config.log.file.path), runAs, 'log file');
       logger.info(`running as user ${runAs.user} (${runAs.uid}), group ${runAs.group} (${runAs.gid})`);
     }
   } catch (err) {
