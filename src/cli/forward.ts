@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
   buildClientConfig,
+  CLIENT_KEYS,
+  CLIENT_SECTION,
   describeClientConfig,
   loadClientConfig,
   type ClientConfig,
@@ -13,7 +15,7 @@ import { startForwarder, type Forwarder } from '../forward/forwarder.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
-import { openLogger } from './logging.js';
+import { logEffectiveConfig, openLogger } from './logging.js';
 import { stopOnSignal } from './stopSignals.js';
 
 interface ForwardOptions {
@@ -100,7 +102,9 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
     process.stderr.write(`mxproxy forward: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
     process.exit(1);
   }
-  if (o.dbg === 'work') process.stdout.write(`# effective configuration\n${describeClientConfig(config)}\n`);
+  if (o.dbg === 'work') {
+    logEffectiveConfig(logger, o.logFormat, { text: describeClientConfig(config), file: config.file, section: CLIENT_SECTION, keys: CLIENT_KEYS });
+  }
 
   // Forwarded bytes churn Buffers; in the background, see the module for why.
   void raiseMallocTrimThreshold();

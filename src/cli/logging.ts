@@ -1,8 +1,8 @@
 /**
  * The logger of a long-running command (`start`, `forward`): its section's log keys with the command line's
- * `--log-file` / `--syslog` in their place.
+ * `--log-file` / `--syslog` in their place, and `--dbg work` output that keeps `--log-format json` pure.
  */
-import { resolveLogTargets, type LogConfig, type RunAs } from '../config/index.js';
+import { configRecord, resolveLogTargets, type KeyDoc, type LogConfig, type RunAs } from '../config/index.js';
 import { createLogger, loggerReady, type LogFormat, type Logger } from '../log.js';
 
 export interface LogFlags {
@@ -23,4 +23,21 @@ export async function openLogger(flags: LogFlags, section: LogConfig, runAs?: Ru
   const logger = createLogger({ format: flags.logFormat, level: flags.logLevel, targets, fileOwner });
   await loggerReady(logger);
   return { logger, targets };
+}
+
+/**
+ * `--dbg work`: the effective configuration. As text, the config-file block on stdout; in JSON mode one log
+ * record, `{"level":"info","message":"effective configuration","file":…,"config":{…}}`, so that every stdout
+ * line stays a JSON object (and the file and syslog get it too).
+ */
+export function logEffectiveConfig(
+  logger: Logger,
+  format: LogFormat,
+  described: { text: string; file: string; section: string; keys: readonly KeyDoc<string>[] },
+): void {
+  if (format === 'json') {
+    logger.info('effective configuration', { file: described.file, config: configRecord(described.text, described.section, described.keys) });
+  } else {
+    process.stdout.write(`# effective configuration\n${described.text}\n`);
+  }
 }

@@ -1,11 +1,11 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
-import { describeConfig, loadProxyConfig, type ProxyConfig } from '../config/index.js';
+import { describeConfig, loadProxyConfig, PROXY_KEYS, PROXY_SECTION, type ProxyConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
-import { openLogger } from './logging.js';
+import { logEffectiveConfig, openLogger } from './logging.js';
 import { stopOnSignal } from './stopSignals.js';
 
 export interface StartOptions {
@@ -49,7 +49,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     }
     throw err;
   }
-  if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
+  if (opts.dbg === 'work') {
+    logEffectiveConfig(logger, opts.logFormat, { text: describeConfig(config), file: config.file, section: PROXY_SECTION, keys: PROXY_KEYS });
+  }
   if (process.getuid?.() === 0 && !config.runAs) {
     logger.warn('running as root: set user (and group) in [proxy] to drop root once the proxy has started (docs/security.md)');
   }

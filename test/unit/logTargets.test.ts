@@ -10,8 +10,11 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import {
+  configRecord,
   describeClientConfig,
   describeConfig,
+  PROXY_KEYS,
+  PROXY_SECTION,
   readClientConfig,
   readProxyConfig,
   resolveLogTargets,
@@ -104,6 +107,17 @@ describe('log keys', () => {
     assert.ok(bad.every((i) => i.file === '<command line>'));
     assert.ok(bad.some((i) => /--log-file .*none\/b\.log/.test(i.entry) && /does not exist/.test(i.message)));
     assert.ok(bad.some((i) => i.entry === '--syslog udp://'));
+  });
+
+  it('configRecord: the effective configuration as one object, lists for repeatable keys, null when unset', () => {
+    const c = proxy('listen = "127.0.0.1:5678"', 'logFile = "logs/a.log"');
+    const r = configRecord(describeConfig(c), PROXY_SECTION, PROXY_KEYS);
+    assert.deepEqual(r.listen, ['127.0.0.1:5678']);
+    assert.deepEqual(r.server, ['data 127.0.0.1:4897']);
+    assert.equal(r.handshakeTimeout, 5000);
+    assert.equal(r.logFile, path.join(dir, 'logs', 'a.log'));
+    assert.equal(r.syslog, null);
+    assert.deepEqual(Object.keys(r), PROXY_KEYS.map((k) => k.name));
   });
 });
 
