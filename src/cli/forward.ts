@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
   buildClientConfig,
+  CLIENT_KEYS,
+  CLIENT_SECTION,
   describeClientConfig,
   loadClientConfig,
   type ClientConfig,
@@ -10,9 +12,10 @@ import {
 } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { startForwarder, type Forwarder } from '../forward/forwarder.js';
-import { closeLogger, createLogger, type LogFormat, type Logger } from '../log.js';
+import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
+import { logEffectiveConfig, openLogger } from './logging.js';
 import { stopOnSignal } from './stopSignals.js';
 
 interface ForwardOptions {
@@ -28,6 +31,8 @@ interface ForwardOptions {
   dbg?: 'work';
   logFormat: LogFormat;
   logLevel: string;
+  logFile?: string;
+  syslog?: string;
 }
 
 const COMMAND_LINE = '<command line>';
@@ -73,8 +78,8 @@ function configFromFlags(o: ForwardOptions): ClientConfig {
 }
 
 async function forwardCommand(o: ForwardOptions): Promise<void> {
-  const logger = createLogger({ format: o.logFormat, level: o.logLevel });
   let config: ClientConfig;
+  let logger: Logger;
   try {
     const flags = ['proxy', 'listen', 'target', 'cert', 'key', 'ca'] as const;
     if (o.config !== undefined && (flags.some((f) => o[f] !== undefined) || o.direct.length > 0)) {
@@ -83,6 +88,9 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
       ]);
     }
     config = o.config !== undefined ? loadClientConfig(o.config, { requireForwards: true }) : configFromFlags(o);
+    const opened = await openLogger(o, config.log);
+    logger = opened.logger;
+    config = { ...config, log: opened.targets };
   } catch (err) {
     if (err instanceof ConfigError) {
       const devCerts = err.issues.some((i) => i.message.includes('not found') && i.message.includes('dev-certs'));
@@ -90,9 +98,13 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
       if (devCerts) process.stderr.write('hint: `npm start` (mxproxy start) creates the development certificates on its first run\n');
       process.exit(2);
     }
-    throw err;
+    const code = (err as { code?: unknown }).code;
+    process.stderr.write(`mxproxy forward: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
+    process.exit(1);
   }
-  if (o.dbg === 'work') process.stdout.write(`# effective configuration\n${describeClientConfig(config)}\n`);
+  if (o.dbg === 'work') {
+    logEffectiveConfig(logger, o.logFormat, { text: describeClientConfig(config), file: config.file, section: CLIENT_SECTION, keys: CLIENT_KEYS });
+  }
 
   // Forwarded bytes churn Buffers; in the background, see the module for why.
   void raiseMallocTrimThreshold();
@@ -133,6 +145,8 @@ export function registerForwardCommand(program: Command): void {
     .addOption(new Option('--dbg <topic>', '"work" prints the effective configuration at start').choices(['work']))
     .addOption(new Option('--log-format <format>', 'log line format').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'lowest level logged').choices(['error', 'warn', 'info', 'debug']).default('info'))
+    .option('--log-file <file>', 'also log to this file, rotated by size (instead of [client] logFile)')
+    .option('--syslog <url>', 'also log to syslog, udp://host:port or tcp://host:port (instead of [client] syslog)')
     .addHelpText(
       'after',
       '\nExamples:\n' +

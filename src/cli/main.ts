@@ -36,7 +36,13 @@ function registerStart(program: Command): void {
     .addOption(new Option('--report <topic>', '"dispatch" logs each accept/decline and link/unlink with byte counts').choices(['dispatch']))
     .addOption(new Option('--log-format <format>', 'log line format').choices(['text', 'json']).default('text'))
     .addOption(new Option('--log-level <level>', 'lowest level logged').choices(['error', 'warn', 'info', 'debug']).default('info'))
-    .addHelpText('after', '\nExamples:\n  mxproxy start -c config/mxproxy.config\n  mxproxy start -c /etc/mxproxy.config --dbg work --report dispatch --log-format json')
+    .option('--log-file <file>', 'also log to this file, rotated by size (instead of [proxy] logFile)')
+    .option('--syslog <url>', 'also log to syslog, udp://host:port or tcp://host:port (instead of [proxy] syslog)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  mxproxy start -c config/mxproxy.config\n  mxproxy start -c /etc/mxproxy.config --dbg work --report dispatch --log-format json\n' +
+        '  mxproxy start -c /etc/mxproxy.config --log-file /var/log/mxproxy/mxproxy.log --syslog udp://127.0.0.1:514',
+    )
     .action(async (opts: StartOptions) => (await import('./start.js')).startCommand(opts));
 }
 

@@ -1,10 +1,11 @@
 /** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
-import { describeConfig, loadProxyConfig } from '../config/index.js';
+import { describeConfig, loadProxyConfig, PROXY_KEYS, PROXY_SECTION, type ProxyConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
-import { closeLogger, createLogger, type LogFormat } from '../log.js';
+import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
+import { logEffectiveConfig, openLogger } from './logging.js';
 import { stopOnSignal } from './stopSignals.js';
 
 export interface StartOptions {
@@ -13,16 +14,34 @@ export interface StartOptions {
   report?: 'dispatch';
   logFormat: LogFormat;
   logLevel: string;
+  logFile?: string;
+  syslog?: string;
+}
+
+function cannotStart(err: unknown): never {
+  const code = (err as { code?: unknown }).code;
+  process.stderr.write(`mxproxy: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
+  process.exit(1);
 }
 
 export async function startCommand(opts: StartOptions): Promise<void> {
-  const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
-  let config;
+  let config: ProxyConfig;
+  let logger: Logger;
   try {
     // Certificate files are checked after the development set had its chance to be created.
     const unchecked = loadProxyConfig(opts.config, { requireTls: true, checkFiles: false });
+    // The log file is opened as the account started with: before a privilege drop ([proxy] user).
+    let opened: Awaited<ReturnType<typeof openLogger>>;
+    try {
+      opened = await openLogger(opts, unchecked.log, unchecked.runAs);
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      cannotStart(err);
+    }
+    logger = opened.logger;
     if (unchecked.tls) await ensureDevCertificates(unchecked.tls, logger);
-    config = loadProxyConfig(opts.config, { requireTls: true });
+    // The targets in force (--log-file, --syslog included): what the runtime checks after a drop, and --dbg shows.
+    config = { ...loadProxyConfig(opts.config, { requireTls: true }), log: opened.targets };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`mxproxy: ${err.issues.length} problem(s) in the configuration:\n${err.message}\n`);
@@ -30,7 +49,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
     }
     throw err;
   }
-  if (opts.dbg === 'work') process.stdout.write(`# effective configuration\n${describeConfig(config)}\n`);
+  if (opts.dbg === 'work') {
+    logEffectiveConfig(logger, opts.logFormat, { text: describeConfig(config), file: config.file, section: PROXY_SECTION, keys: PROXY_KEYS });
+  }
   if (process.getuid?.() === 0 && !config.runAs) {
     logger.warn('running as root: set user (and group) in [proxy] to drop root once the proxy has started (docs/security.md)');
   }
@@ -42,9 +63,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   try {
     proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    process.stderr.write(`mxproxy: cannot start: ${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}\n`);
-    process.exit(1);
+    await closeLogger(logger);
+    cannotStart(err);
   }
   started(proxy);
   await proxy.stopped;

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hasSection, parseConfigText, sectionEntries } from './parse.js';
 import { formatHostPort } from '../shared/address.js';
+import { LOG_NOT_SET, renderLogKeys } from './load.js';
+import { LOG_KEY_DOCS } from './logKeys.js';
 import { PROXY_SECTION } from './proxyKeys.js';
 import { buildProxyConfig } from './proxySection.js';
 import {
@@ -78,15 +80,21 @@ export function describeClientConfig(c: ClientConfig): string {
   if (c.forwards.length === 0) lines.push('# forward: none');
   lines.push(c.tls ? `sslCertificate = ${quote(`${c.tls.certFile} ${c.tls.keyFile} ${c.tls.caFile}`)}` : '# sslCertificate: not set');
   lines.push(`connectTimeout = ${c.connectTimeout}${c.connectTimeout === CLIENT_DEFAULTS.connectTimeout ? '  # default' : ''}`);
-  const log = c.eventLog;
-  if (log) {
+  const eventLog = c.eventLog;
+  if (eventLog) {
     const dflt = (isDefault: boolean) => (isDefault ? '  # default' : '');
-    lines.push(`eventLog = ${quote(log.path)}`);
-    lines.push(`eventLogLevel = ${quote(log.level)}${dflt(log.level === DEFAULTS.eventLogLevel)}`);
-    lines.push(`eventLogMaxBytes = ${log.maxBytes}${dflt(log.maxBytes === DEFAULTS.eventLogMaxBytes)}`);
-    lines.push(`eventLogFiles = ${log.files}${dflt(log.files === DEFAULTS.eventLogFiles)}`);
+    lines.push(`eventLog = ${quote(eventLog.path)}`);
+    lines.push(`eventLogLevel = ${quote(eventLog.level)}${dflt(eventLog.level === DEFAULTS.eventLogLevel)}`);
+    lines.push(`eventLogMaxBytes = ${eventLog.maxBytes}${dflt(eventLog.maxBytes === DEFAULTS.eventLogMaxBytes)}`);
+    lines.push(`eventLogFiles = ${eventLog.files}${dflt(eventLog.files === DEFAULTS.eventLogFiles)}`);
   } else {
     lines.push('# eventLog: not set (no event log)');
+  }
+  const log = renderLogKeys(c.log);
+  for (const { name } of LOG_KEY_DOCS.client) {
+    const { values, isDefault } = log[name];
+    if (values.length === 0) lines.push(`# ${name}: ${LOG_NOT_SET[name] ?? 'not set'}`);
+    for (const v of values) lines.push(`${name} = ${v}${isDefault ? '  # default' : ''}`);
   }
   return lines.join('\n') + '\n';
 }

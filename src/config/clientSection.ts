@@ -9,10 +9,20 @@ import { addressKey, formatHostPort, parseHostPort, type HostPort } from '../sha
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import { checkReadableFile, eventLogPathProblem, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
-import { NUMBER_BOUNDS, type KeyDoc } from './proxyKeys.js';
+import { LOG_KEY_DOCS, LogEntries, type LogKeyName } from './logKeys.js';
+import { NUMBER_BOUNDS } from './proxyKeys.js';
 import { firstMessage, hostPortSchema, NAME_RE, NUMBER_SCHEMAS, sslCertificateSchema } from './schemas.js';
 import { suggestKey } from './suggest.js';
-import { DEFAULTS, type ConfigIssue, type EventLogConfig, type SourceRef, type TargetServer, type TlsFiles } from './types.js';
+import {
+  DEFAULTS,
+  type ConfigIssue,
+  type EventLogConfig,
+  type KeyDoc,
+  type LogConfig,
+  type SourceRef,
+  type TargetServer,
+  type TlsFiles,
+} from './types.js';
 
 export const CLIENT_SECTION = 'client';
 export const GENERAL_SECTION = 'general';
@@ -27,7 +37,8 @@ export type ClientKeyName =
   | 'eventLog'
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
-  | 'eventLogFiles';
+  | 'eventLogFiles'
+  | LogKeyName;
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
 const CONNECT_TIMEOUT = { min: 1, max: 600_000 } as const;
@@ -128,6 +139,7 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
     description: "The forwarder's event log files kept, the current one included; the oldest is deleted at rotation.",
     example: 'eventLogFiles = 5',
   },
+  ...LOG_KEY_DOCS.client,
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc<ClientKeyName>>(CLIENT_KEYS.map((k) => [k.name, k]));
@@ -152,6 +164,8 @@ export interface ClientConfig {
   connectTimeout: number;
   /** The forwarder's event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
+  /** Where the forwarder's log lines go besides stdout. */
+  log: LogConfig;
 }
 
 export interface ClientSectionOptions {
@@ -232,6 +246,7 @@ export function buildClientConfig(
   const forwardEntries: ConfigEntry[] = [];
   const listenSeen = new Map<string, number>();
   const firstLine = new Map<string, number>();
+  const log = new LogEntries(file, baseDir, checkFiles);
 
   for (const e of client) {
     const doc = KEY_BY_NAME.get(e.key);
@@ -282,6 +297,13 @@ export function buildClientConfig(
         if (ok) tls = { certFile, keyFile, caFile };
         break;
       }
+      case 'logFile':
+      case 'logFileMaxBytes':
+      case 'logFiles':
+      case 'syslog':
+      case 'syslogFacility':
+        log.read(e, issue);
+        break;
       case 'connectTimeout': {
         const r = connectTimeoutSchema.safeParse(v);
         if (r.success) connectTimeout = r.data;
@@ -378,6 +400,7 @@ export function buildClientConfig(
           files: eventLogNumbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
         }
       : undefined,
+    log: log.config(),
   };
   return { config, issues };
 }

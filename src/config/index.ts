@@ -25,3 +25,5 @@ export {
   type ForwardRule,
 } from './clientSection.js';
 export { readClientConfig, loadClientConfig, describeClientConfig, type ReadClientConfigOptions } from './clientLoad.js';
+export { configRecord } from './record.js';
+export { LOG_DEFAULTS, LOG_KEY_DOCS, logFileProblem, parseSyslogUrl, resolveLogTargets, type LogFlags, type LogKeyName } from './logKeys.js';

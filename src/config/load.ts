@@ -8,7 +8,8 @@ import { formatHostPort, sameAddress } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
 import { PROXY_KEYS, PROXY_SECTION, type KeyDoc, type ProxyKeyName } from './proxyKeys.js';
 import { buildProxyConfig, type ProxySectionOptions } from './proxySection.js';
-import { DEFAULTS, type ConfigIssue, type ProxyConfig } from './types.js';
+import { LOG_DEFAULTS, type LogKeyName } from './logKeys.js';
+import { DEFAULTS, type ConfigIssue, type LogConfig, type ProxyConfig } from './types.js';
 
 export type ReadProxyConfigOptions = ProxySectionOptions;
 
@@ -64,6 +65,23 @@ export function loadProxyConfig(file: string, opts: ReadProxyConfigOptions = {})
 function quote(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
+
+/** The log keys, rendered alike for [proxy] and [client] (describeClientConfig). */
+export function renderLogKeys(log: LogConfig): Record<LogKeyName, { values: string[]; isDefault: boolean }> {
+  const { maxBytes, files, facility } = log;
+  return {
+    logFile: { values: log.file ? [quote(log.file.path)] : [], isDefault: false },
+    logFileMaxBytes: { values: [String(maxBytes)], isDefault: maxBytes === LOG_DEFAULTS.logFileMaxBytes },
+    logFiles: { values: [String(files)], isDefault: files === LOG_DEFAULTS.logFiles },
+    syslog: { values: log.syslog ? [quote(log.syslog.url)] : [], isDefault: false },
+    syslogFacility: { values: [quote(facility)], isDefault: facility === LOG_DEFAULTS.syslogFacility },
+  };
+}
+
+export const LOG_NOT_SET: Partial<Record<LogKeyName, string>> = {
+  logFile: 'not set (log lines go to stdout only)',
+  syslog: 'not set (no syslog)',
+};
 
 const sameListen = (c: ProxyConfig): boolean =>
   c.listen.length === DEFAULTS.listen.length &&
@@ -140,6 +158,11 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: c.maxConnectionsPerServer === undefined ? [] : [String(c.maxConnectionsPerServer)],
     isDefault: false,
   }),
+  logFile: (c) => renderLogKeys(c.log).logFile,
+  logFileMaxBytes: (c) => renderLogKeys(c.log).logFileMaxBytes,
+  logFiles: (c) => renderLogKeys(c.log).logFiles,
+  syslog: (c) => renderLogKeys(c.log).syslog,
+  syslogFacility: (c) => renderLogKeys(c.log).syslogFacility,
 };
 
 const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
@@ -147,6 +170,7 @@ const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   server: 'none defined',
   allow: 'none (no client may reach any server)',
   eventLog: 'not set (no event log)',
+  ...LOG_NOT_SET,
   sslCrl: 'not set (no revocation check)',
   user: 'not set (keeps the account it was started with)',
   group: "not set (the user's primary group)",
@@ -156,7 +180,7 @@ const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   maxConnectionsPerServer: 'not set (no limit)',
 };
 
-function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {
+function describeKey(doc: KeyDoc<ProxyKeyName>, c: ProxyConfig): string[] {
   const { values, isDefault } = RENDER[doc.name](c);
   if (values.length === 0) {
     const note = NOT_SET[doc.name];

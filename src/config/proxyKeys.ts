@@ -4,7 +4,8 @@
  */
 import { formatHostPort } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
-import { DEFAULTS } from './types.js';
+import { LOG_KEY_DOCS, type LogKeyName } from './logKeys.js';
+import { DEFAULTS, type KeyDoc } from './types.js';
 
 export const PROXY_SECTION = 'proxy';
 
@@ -25,6 +26,7 @@ export type ProxyKeyName =
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
   | 'eventLogFiles'
+  | LogKeyName
   | 'user'
   | 'group'
   | 'maxConnections'
@@ -34,25 +36,7 @@ export type ProxyKeyName =
   | 'maxConnectionsPerIdentity'
   | 'maxConnectionsPerServer';
 
-/** Documentation of one config key. */
-export interface KeyDoc<N extends string = ProxyKeyName> {
-  name: N;
-  /** How the value is written: a double-quoted string or a bare number. */
-  type: 'string' | 'number';
-  /** The entry's shape, e.g. `listen = "<host>:<port>"`. */
-  syntax: string;
-  /** The default as it would be written in the file (e.g. `"0.0.0.0:5678"`, `5000`); undefined: none. */
-  default: string | undefined;
-  repeatable: boolean;
-  /** For number keys: the allowed range (inclusive). */
-  min?: number;
-  max?: number;
-  /** A secret value is never printed (describeConfig shows "***"). */
-  secret?: boolean;
-  description: string;
-  /** A complete example line. */
-  example: string;
-}
+export type { KeyDoc } from './types.js';
 
 /** The allowed range of each number key (inclusive); the docs table and the value schemas share it. */
 export const NUMBER_BOUNDS = {
@@ -75,7 +59,7 @@ export const NUMBER_BOUNDS = {
 
 export type NumberKey = keyof typeof NUMBER_BOUNDS;
 
-export const PROXY_KEYS: readonly KeyDoc[] = [
+export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
   {
     name: 'listen',
     type: 'string',
@@ -260,6 +244,7 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     description: 'Event log files kept, the current one included; the oldest is deleted at rotation.',
     example: 'eventLogFiles = 5',
   },
+  ...LOG_KEY_DOCS.proxy,
   {
     name: 'user',
     type: 'string',
@@ -358,4 +343,4 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
   },
 ];
 
-export const PROXY_KEY_BY_NAME = new Map<string, KeyDoc>(PROXY_KEYS.map((k) => [k.name, k]));
+export const PROXY_KEY_BY_NAME = new Map<string, KeyDoc<ProxyKeyName>>(PROXY_KEYS.map((k) => [k.name, k]));

@@ -11,6 +11,7 @@ import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js
 import { parseIdentityPattern } from '../shared/identity.js';
 import type { Rate } from '../shared/tokenBucket.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
+import { LogEntries } from './logKeys.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
 import {
@@ -75,6 +76,7 @@ export function buildProxyConfig(
   let crlFile: string | undefined;
   const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
   let connectRate: Rate | null | undefined;
+  const log = new LogEntries(file, baseDir, checkFiles);
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -234,6 +236,13 @@ export function buildProxyConfig(
         else issue(e, firstMessage(r.error));
         break;
       }
+      case 'logFile':
+      case 'logFileMaxBytes':
+      case 'logFiles':
+      case 'syslog':
+      case 'syslogFacility':
+        log.read(e, issue);
+        break;
       case 'handshakeTimeout':
       case 'connectTimeout':
       case 'teardownTimeout':
@@ -308,6 +317,7 @@ export function buildProxyConfig(
     connectRate: connectRate === undefined ? { ...DEFAULTS.connectRate } : connectRate,
     maxConnectionsPerIdentity: numbers.maxConnectionsPerIdentity,
     maxConnectionsPerServer: numbers.maxConnectionsPerServer,
+    log: log.config(),
   };
   return { config, issues };
 }

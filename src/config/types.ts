@@ -75,6 +75,8 @@ export interface ProxyConfig {
   crlFile: string | undefined;
   /** user / group: the account to drop to after start; undefined: keep the one started with. */
   runAs: RunAs | undefined;
+  /** Where log lines go besides stdout. */
+  log: LogConfig;
 }
 
 /** An account resolved from the user and group entries (names for messages, ids for setuid/setgid). */
@@ -92,6 +94,53 @@ export interface EventLogConfig {
   level: EventLogLevel;
   maxBytes: number;
   files: number;
+}
+
+/** Where log lines go besides stdout: the log keys of [proxy] or [client], or --log-file / --syslog. */
+export interface LogConfig {
+  file: LogFileConfig | undefined;
+  syslog: SyslogConfig | undefined;
+  /** logFileMaxBytes, logFiles and syslogFacility as given (or their defaults), for --log-file and --syslog too. */
+  maxBytes: number;
+  files: number;
+  facility: SyslogFacility;
+}
+
+export interface LogFileConfig {
+  /** Absolute path. */
+  path: string;
+  maxBytes: number;
+  /** Files kept, the current one included. */
+  files: number;
+  /** The entry (or the command line) that named it, for errors. */
+  source: SourceRef;
+}
+
+/** The facilities a plant service may log as, with their RFC 5424 codes. */
+export const SYSLOG_FACILITIES = {
+  user: 1,
+  daemon: 3,
+  auth: 4,
+  authpriv: 10,
+  local0: 16,
+  local1: 17,
+  local2: 18,
+  local3: 19,
+  local4: 20,
+  local5: 21,
+  local6: 22,
+  local7: 23,
+} as const;
+export type SyslogFacility = keyof typeof SYSLOG_FACILITIES;
+
+export interface SyslogConfig {
+  /** As written: `udp://127.0.0.1:514`. */
+  url: string;
+  protocol: 'udp' | 'tcp';
+  host: string;
+  port: number;
+  facility: SyslogFacility;
+  source: SourceRef;
 }
 
 export const DEFAULT_PORT = 5678;
@@ -127,3 +176,24 @@ export function formatIssue(i: ConfigIssue): string {
   const where = i.line > 0 ? `${i.file}:${i.line}` : i.file;
   return i.entry ? `${where}: ${i.message} (in: ${i.entry})` : `${where}: ${i.message}`;
 }
+
+/** Documentation of one config key. */
+export interface KeyDoc<N extends string = string> {
+  name: N;
+  /** How the value is written: a double-quoted string or a bare number. */
+  type: 'string' | 'number';
+  /** The entry's shape, e.g. `listen = "<host>:<port>"`. */
+  syntax: string;
+  /** The default as it would be written in the file (e.g. `"0.0.0.0:5678"`, `5000`); undefined: none. */
+  default: string | undefined;
+  repeatable: boolean;
+  /** For number keys: the allowed range (inclusive). */
+  min?: number;
+  max?: number;
+  /** A secret value is never printed (describeConfig shows "***"). */
+  secret?: boolean;
+  description: string;
+  /** A complete example line. */
+  example: string;
+}
+

@@ -54,16 +54,17 @@ export function prepareLogDirectory(dir: string, runAs: RunAs | undefined): bool
 }
 
 /**
- * After the drop: rotation renames and creates files in the event log's directory, so the account must be able
- * to write there. Asked of the kernel (access(2)), which knows ACLs and every path component.
+ * After the drop: rotation renames and creates files in the directory of the event log (or the log file), so
+ * the account must be able to write there. Asked of the kernel (access(2)), which knows ACLs and every path
+ * component.
  */
-export function checkLogDirectory(dir: string, runAs: RunAs): void {
+export function checkLogDirectory(dir: string, runAs: RunAs, what: 'event log' | 'log file' = 'event log'): void {
   try {
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     fail(
       runAs,
-      `the event log directory ${dir} is not writable for it (${(err as NodeJS.ErrnoException).code ?? 'error'}), so the log ` +
+      `the ${what} directory ${dir} is not writable for it (${(err as NodeJS.ErrnoException).code ?? 'error'}), so the ${what} ` +
         `could not rotate: chown ${runAs.user}:${runAs.group} ${dir} (and let it pass through the directories above)`,
     );
   }

@@ -5,15 +5,16 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
+import type { ByteCounts, CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
 import type { Authorizer } from '../auth/rules.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
 import { InternalError } from '../errors.js';
 import { connMeta, type Logger } from '../log.js';
+import { RateLimiter } from '../log/rateLimited.js';
 import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
-import { formatHostPort } from '../shared/address.js';
+import { formatHostPort, parseHostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
 import { decodeIdentity, encodeIdentity, type Identity } from '../shared/identity.js';
 import { printable, PRINTABLE_MAX, truncate } from '../shared/printable.js';
@@ -56,7 +57,11 @@ export interface EffectsDeps {
   admit?: ((id: string, identity: string, target: string) => { code: ReplyCode; message: string } | undefined) | undefined;
   /** Sees every forwarded chunk (event log at traffic/payload level); unset, nothing is added per chunk. */
   onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
+  /** Per client address and kind, one TLS refusal or decline warning at once, then one summary per this many ms. */
+  warnIntervalMs?: number | undefined;
 }
+
+export const WARN_INTERVAL_MS = 60_000;
 
 type Args = { context: { id: string; attempt: number } };
 
@@ -90,8 +95,21 @@ function timeoutEvent(timer: ClockTimer, id: string, attempt: number): Connectio
 
 const bytesMoved = (s: net.Socket): number => s.bytesRead + s.bytesWritten;
 
-/** Declines a plant operator should see without asking for them. */
-const LOUD_DECLINES = new Set<string>([ReplyCode.NOT_ALLOWED, ReplyCode.UNKNOWN_TARGET, ReplyCode.TARGET_UNREACHABLE]);
+/** Declines that are the proxy's own doing, not the client's: not warned about. */
+const QUIET_DECLINES = new Set<string>([ReplyCode.SHUTTING_DOWN]);
+
+/** The client gave up during the handshake (health checks, port scans): not a refusal. */
+const QUIET_TLS_FAILURES = new Set<string>(['tls-failed:ECONNRESET']);
+
+/**
+ * A side's byte counts: the machine has them from the CLOSED event, unless the pair ended at the teardown
+ * deadline, before the sockets reported. The socket's own counters are final once it is destroyed and never
+ * smaller than what it reported, so the larger of the two is right either way.
+ */
+function finalCounts(socket: net.Socket | null, reported: ByteCounts): ByteCounts {
+  if (!socket) return reported;
+  return { read: Math.max(reported.read, socket.bytesRead), written: Math.max(reported.written, socket.bytesWritten) };
+}
 
 export function createEffects(deps: EffectsDeps) {
   const { pairs, bus, clock, logger } = deps;
@@ -100,6 +118,23 @@ export function createEffects(deps: EffectsDeps) {
   /** `extra` is a function so that nothing is built for a line that is not logged (the per-connection path). */
   const log = (level: string, message: string, p: Pair, extra?: () => Record<string, unknown>) => {
     if (logger.isLevelEnabled(level)) logger.log(level, message, connMeta(p, extra?.()));
+  };
+
+  const limiter = new RateLimiter({
+    clock,
+    intervalMs: deps.warnIntervalMs ?? WARN_INTERVAL_MS,
+    summary: ({ source, kind, count, last, intervalMs }) =>
+      logger.warn(`${count} more ${kind} from ${source} in ${intervalMs / 1000} s (rate-limited)`, { source, suppressed: count, last }),
+  });
+  /**
+   * A warning the client can cause, rate-limited per client address and kind; the lines held back still go
+   * out at the dispatch level, so `--report dispatch` (and debug) keeps every one. `detail` is the raw text
+   * (the summary's `last` field), escaped where it is printed.
+   */
+  const warnLimited = (p: Pair, kind: string, detail: string, message: string, extra?: () => Record<string, unknown>) => {
+    const host = parseHostPort(p.peer);
+    const admitted = limiter.admit(host.ok ? host.value.host : p.peer, kind, truncate(detail, MESSAGE_MAX));
+    log(admitted ? 'warn' : dispatchLevel, message, p, extra);
   };
 
   /**
@@ -294,7 +329,9 @@ export function createEffects(deps: EffectsDeps) {
     sendDecline: guarded<{ code: ReplyCode; message: string }>('sendDecline', (p, _args, { code, message }) => {
       p.stopReading?.();
       // The message may quote the client's target and identity (and a bad request's own bytes): printed escaped.
-      log(LOUD_DECLINES.has(code) ? 'warn' : dispatchLevel, `decline ${code}: ${printable(message, MESSAGE_MAX)}`, p);
+      const line = `decline ${code}: ${printable(message, MESSAGE_MAX)}`;
+      if (QUIET_DECLINES.has(code)) log(dispatchLevel, line, p);
+      else warnLimited(p, `decline ${code}`, message, line);
       const client = p.client;
       if (!client) {
         p.raw.destroy();
@@ -338,20 +375,32 @@ export function createEffects(deps: EffectsDeps) {
     p.server?.destroy();
     p.raw.destroy();
     if (out.reason?.startsWith('tls-failed:')) {
-      const quiet = out.reason === 'tls-failed:ECONNRESET';
-      log(quiet ? 'debug' : 'info', `tls refused: ${printable(out.message ?? out.reason, MESSAGE_MAX)}`, p, () => ({ reason: out.reason }));
+      const detail = out.message ?? out.reason;
+      const line = `tls refused: ${printable(detail, MESSAGE_MAX)}`;
+      const extra = () => ({ reason: out.reason });
+      if (QUIET_TLS_FAILURES.has(out.reason)) log('debug', line, p, extra);
+      else warnLimited(p, 'tls refused', detail, line, extra);
       return;
     }
-    log(dispatchLevel, 'unlink', p, () => ({
-      reason: out.reason,
-      backend: out.backend ?? undefined,
-      clientIn: out.client.read,
-      clientOut: out.client.written,
-      serverIn: out.server.read,
-      serverOut: out.server.written,
-      ms: Math.round((clock.now() - p.acceptedAt) * 100) / 100,
-    }));
+    log(dispatchLevel, 'unlink', p, () => {
+      const client = finalCounts(p.client, out.client);
+      const server = finalCounts(p.server, out.server);
+      return {
+        reason: out.reason,
+        backend: out.backend ?? undefined,
+        clientIn: client.read,
+        clientOut: client.written,
+        serverIn: server.read,
+        serverOut: server.written,
+        ms: Math.round((clock.now() - p.acceptedAt) * 100) / 100,
+      };
+    });
   }
 
-  return { actions, finished };
+  /** The proxy stops: what the rate limit still holds back is reported now. */
+  function close(): void {
+    limiter.close();
+  }
+
+  return { actions, finished, close };
 }

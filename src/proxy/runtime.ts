@@ -44,6 +44,8 @@ export interface ProxyOptions {
   tls?: TlsMaterial;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
+  /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
+  warnIntervalMs?: number;
 }
 
 export interface ProxyStats {
@@ -146,6 +148,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       return over;
     },
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
+    warnIntervalMs: opts.warnIntervalMs,
   });
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
@@ -274,7 +277,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     listening = await listen(config().listen, onSocket);
     if (runAs) {
       dropPrivileges(runAs);
-      if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs);
+      if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs, 'event log');
+      // The log file was opened before the drop (src/cli/start.ts); rotating it needs its directory.
+      const logFile = config().log.file;
+      if (logFile) checkLogDirectory(path.dirname(logFile.path), runAs, 'log file');
       logger.info(`running as user ${runAs.user} (${runAs.uid}), group ${runAs.group} (${runAs.gid})`);
     }
   } catch (err) {
@@ -309,6 +315,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       subscription.unsubscribe();
       bus.complete();
       refusals.close();
+      effects.close();
       await recorder?.close();
       process.off('exit', flushOnExit);
       logger.info('mxproxy stopped');

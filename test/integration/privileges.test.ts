@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { lookupAccount } from '../../src/process/accounts.js';
-import { deadPort, digestUntilEnd, echoHandler, request, startBackend, type Backend } from '../helpers/harness.js';
+import { deadPort, digestUntilEnd, echoHandler, request, startBackend, waitFor, type Backend } from '../helpers/harness.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -24,8 +24,8 @@ interface Started {
 }
 
 /** Starts `mxproxy start -c <config>` and resolves once `until` shows in its output (or it exits). */
-async function start(config: string, until: RegExp): Promise<Started> {
-  const child = spawn(process.execPath, [MAIN, 'start', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(config: string, until: RegExp, args: string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, [MAIN, 'start', '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   await new Promise<void>((resolve, reject) => {
@@ -122,6 +122,43 @@ describe('privilege drop ([proxy] user)', SKIP, () => {
     const r = await start(file, /cannot start/);
     assert.equal(await r.exited, 1);
     assert.match(r.output(), /cannot start: ERR_PRIVILEGES: cannot run as user nobody .*event log directory .*root-only\/logs is not writable for it \(EACCES\)/);
+  });
+
+  it('logFile: opened as root before the drop and handed to the account, which rotates it afterwards', async () => {
+    const logs = path.join(pki.dir, 'plogs');
+    fs.mkdirSync(logs, { mode: 0o750 });
+    fs.chownSync(logs, 65534, 65534);
+    const { file, port } = await config('logfile.config', ['user = "nobody"', 'logFile = "plogs/mxproxy.log"', 'logFileMaxBytes = 65536', 'connectRate = "off"']);
+    running = await start(file, /listening on/, ['--report', 'dispatch']);
+    const log = path.join(logs, 'mxproxy.log');
+    assert.equal(fs.statSync(log).uid, 65534, 'the file belongs to the account');
+    assert.equal(fs.statSync(log).mode & 0o777, 0o640);
+    // Enough dispatch lines (accept, authorized, link, unlink per pair) to rotate past 64 KiB, as nobody (one
+    // source: the per-source connect rate is off).
+    for (let i = 0; i < 120; i++) {
+      const { socket, reply } = await request({ port, pki, target: 'echo' });
+      assert.equal(reply.ok, true);
+      socket.end();
+      socket.resume();
+    }
+    await waitFor(() => fs.existsSync(path.join(logs, 'mxproxy1.log')), 10_000, 'a rotation');
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exited, 0);
+    assert.equal(fs.statSync(path.join(logs, 'mxproxy1.log')).uid, 65534);
+    assert.equal(fs.statSync(log).uid, 65534, 'the new current file, created after the drop');
+    const first = fs.readFileSync(path.join(logs, 'mxproxy1.log'), 'utf8');
+    assert.match(first, /mxproxy listening on/, 'the lines from before the drop are in the file');
+    assert.match(first, /running as user nobody/);
+    assert.match(fs.readFileSync(log, 'utf8'), /mxproxy stopped\n$/);
+  });
+
+  it('fails clearly when the account could not rotate the log file', async () => {
+    const closedDir = path.join(pki.dir, 'root-only-log');
+    fs.mkdirSync(closedDir, { mode: 0o700 });
+    const { file } = await config('nologfile.config', ['user = "nobody"', 'logFile = "root-only-log/mxproxy.log"']);
+    const r = await start(file, /cannot start/);
+    assert.equal(await r.exited, 1);
+    assert.match(r.output(), /cannot start: ERR_PRIVILEGES: cannot run as user nobody .*the log file directory .*root-only-log is not writable for it \(EACCES\)/);
   });
 
   it('warns when started as root without user', async () => {
