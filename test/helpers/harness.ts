@@ -119,6 +119,8 @@ export interface HarnessOptions {
   logFormat?: LogFormat;
   /** The proxy's clock (default: the system clock). */
   clock?: Clock;
+  /** The first session-ticket key: harnesses started with the same one resume each other's sessions. */
+  ticketKeys?: Buffer;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -144,7 +146,13 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     },
   });
   const logger = createLogger({ format, level: 'debug', stream: sink });
-  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const proxy = await startProxy({
+    config,
+    logger,
+    onEvent: (e) => events.push(e),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.ticketKeys ? { ticketKeys: opts.ticketKeys } : {}),
+  });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
   const port = bound.value.port;
