@@ -144,7 +144,7 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
     const resumed = socket.isSessionReused();
     // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN; on
     // a resumed session also expired, revoked): as a TLS failure, before any request is read.
-    const refusal = (resumed ? gate.resumption(peer.raw, now()) : null) ?? gate.policy(socket, peer);
+    const refusal = (resumed ? gate.resumption(peer, now()) : null) ?? gate.policy(socket, peer);
     const names = certificateIdentities(peer);
     if (refusal || !names.ok) {
       // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish
