@@ -2,7 +2,7 @@
  * `npm run bench`: mxproxy against the baseline "client straight to the same echo/sink server over mutual TLS",
  * measured in one run and printed side by side with the ratio to the baseline.
  *
- *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,latency,idle] [--rounds 1]
+ *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,conn-resumed,latency,idle] [--rounds 1]
  *                              [--no-event-log] [--json]
  *
  * Peers (child processes, started and stopped here):
@@ -17,6 +17,8 @@
  * Cases (each runs on the baseline, then on mxproxy, back to back):
  *   bulk     one stream into the sink for --duration s; MB/s counted from what the sink acknowledged
  *   conn     --conns loops of: new mTLS connection (+ mxproxy/1 request and reply) + 64 B echo + close
+ *   conn-resumed  the same, each load thread resuming the latest TLS session it was given (as connect() with a
+ *            session cache does); the report sets its CPU per connection against conn's, per peer
  *   latency  1 KiB ping-pong over one connection: p50/p99
  *   idle     RSS of the server process with --idle open idle pairs, minus its RSS before, per pair
  * The CPU figures are utime+stime of the server process under test (/proc/<pid>/stat): the proxy itself (not
@@ -76,19 +78,26 @@ function contextFor(m: ClientTls): tls.SecureContext {
   return ctx;
 }
 
+/** Sessions to resume with (conn-resumed): the latest ticket this thread was given, per port. */
+type Sessions = Map<number, Buffer>;
+
 /**
  * A mutual-TLS connection, with the mxproxy/1 request and reply done when `t.mx`. Resolves with the socket
- * paused: the caller attaches its 'data' handler, then resumes it.
+ * paused: the caller attaches its 'data' handler, then resumes it. With `sessions`, offers the latest one for
+ * the port and keeps the tickets that arrive.
  */
-function openConn(t: Target, m: ClientTls, info?: { tls?: string }): Promise<Conn> {
+function openConn(t: Target, m: ClientTls, info?: { tls?: string }, sessions?: Sessions): Promise<Conn> {
   return new Promise((resolve, reject) => {
+    const session = sessions?.get(t.port);
     const s = tls.connect({
       host: '127.0.0.1',
       port: t.port,
       servername: 'localhost',
       secureContext: contextFor(m),
       ...(t.mx ? { ALPNProtocols: [ALPN_PROTOCOL] } : {}),
+      ...(session ? { session } : {}),
     });
+    if (sessions) s.on('session', (b: Buffer) => sessions.set(t.port, b));
     s.on('error', () => {}); // reported through 'close' (and `fail`)
     let settled = false;
     const timer = setTimeout(() => fail(new Error(`no ${t.mx ? 'reply' : 'TLS handshake'} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
@@ -280,6 +289,8 @@ async function pingPong(t: Target, m: ClientTls, durationMs: number, size = 1024
 
 interface ConnResult {
   ok: number;
+  /** Of those, how many resumed a TLS session. */
+  resumed: number;
   errors: number;
   firstError: string | null;
   sec: number;
@@ -287,10 +298,12 @@ interface ConnResult {
 
 const MAX_CONNS_PER_LOOP = 100_000;
 
-/** `loops` concurrent loops of connect + 64 B echo + close, for `durationMs`. */
-async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: number): Promise<ConnResult> {
+/** `loops` concurrent loops of connect + 64 B echo + close, for `durationMs`; resuming sessions with `resume`. */
+async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: number, resume: boolean): Promise<ConnResult> {
   const payload = Buffer.alloc(64, 0x31);
+  const sessions: Sessions | undefined = resume ? new Map() : undefined;
   let ok = 0;
+  let resumed = 0;
   let errors = 0;
   let firstError: string | null = null;
   const t0 = now();
@@ -299,9 +312,10 @@ async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: num
     for (let i = 0; i < MAX_CONNS_PER_LOOP && now() < stopAt; i++) {
       let c: Conn | null = null;
       try {
-        c = await openConn(t, m);
+        c = await openConn(t, m, undefined, sessions);
         await echoOnce(c, payload);
         ok++;
+        if (c.s.isSessionReused()) resumed++;
       } catch (err) {
         errors++;
         firstError ??= errorText(err);
@@ -312,7 +326,7 @@ async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: num
     }
   };
   await Promise.all(Array.from({ length: loops }, loop));
-  return { ok, errors, firstError, sec: (now() - t0) / 1000 };
+  return { ok, resumed, errors, firstError, sec: (now() - t0) / 1000 };
 }
 
 // ------------------------------------------------------------------------------------------------ worker side
@@ -322,6 +336,7 @@ interface ConnJob {
   tls: ClientTls;
   loops: number;
   durationMs: number;
+  resume: boolean;
 }
 
 type WorkerMessage = { type: 'ready' } | { type: 'result'; result: ConnResult } | { type: 'failed'; message: string };
@@ -333,7 +348,7 @@ async function workerMain(): Promise<void> {
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
   await go;
   try {
-    const result = await connLoops(job.target, job.tls, job.loops, job.durationMs);
+    const result = await connLoops(job.target, job.tls, job.loops, job.durationMs, job.resume);
     port.postMessage({ type: 'result', result } satisfies WorkerMessage);
   } catch (err) {
     port.postMessage({ type: 'failed', message: errorText(err) } satisfies WorkerMessage);
@@ -382,6 +397,7 @@ async function connOnWorkers(job: Omit<ConnJob, 'loops'>, loops: number, threads
     around();
     return {
       ok: all.reduce((a, r) => a + r.ok, 0),
+      resumed: all.reduce((a, r) => a + r.resumed, 0),
       errors: all.reduce((a, r) => a + r.errors, 0),
       firstError: all.find((r) => r.firstError)?.firstError ?? null,
       sec: Math.max(...all.map((r) => r.sec)),
@@ -516,10 +532,10 @@ async function waitForPort(port: number, child: ChildProcess, what: string, logT
 
 // ------------------------------------------------------------------------------------------------ cases
 
-type CaseName = 'bulk' | 'conn' | 'latency' | 'idle';
-const CASES: CaseName[] = ['bulk', 'conn', 'latency', 'idle'];
+type CaseName = 'bulk' | 'conn' | 'conn-resumed' | 'latency' | 'idle';
+const CASES: CaseName[] = ['bulk', 'conn', 'conn-resumed', 'latency', 'idle'];
 /** Idle first, on fresh processes: RSS per pair is not hidden in heap that earlier cases grew. */
-const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn'];
+const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn', 'conn-resumed'];
 
 interface Peer {
   key: 'direct' | 'mxproxy' | 'mxlog';
@@ -556,13 +572,19 @@ async function runCase(name: CaseName, peer: Peer, o: Options): Promise<Values> 
       // faultsPerGB (JSON only): near 0 when freed buffers are reused; ~250 000 when each 4 KiB is mapped anew
       return { MBps: r.bytes / 1e6 / r.sec, cpuMsPerGB: cpu / (r.bytes / 1e9), faultsPerGB: faults / (r.bytes / 1e9), bytes: r.bytes, sec: r.sec, cpuMs: cpu };
     }
-    case 'conn': {
+    case 'conn':
+    case 'conn-resumed': {
+      const resume = name === 'conn-resumed';
       const marks: number[] = [];
-      const r = await connOnWorkers({ target: peer.echo, tls: o.tls, durationMs: o.durationMs }, o.conns, o.threads, () => marks.push(cpuMs(pid)));
+      const job = { target: peer.echo, tls: o.tls, durationMs: o.durationMs, resume };
+      const r = await connOnWorkers(job, o.conns, o.threads, () => marks.push(cpuMs(pid)));
       if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} connections failed; first: ${r.firstError ?? '?'}`);
       if (r.ok === 0) throw new Error('no connection completed');
       const cpu = marks[1]! - marks[0]!;
-      return { connPerSec: r.ok / r.sec, cpuUsPerConn: (cpu * 1000) / r.ok, ok: r.ok, sec: r.sec, cpuMs: cpu };
+      const values: Values = { connPerSec: r.ok / r.sec, cpuUsPerConn: (cpu * 1000) / r.ok, ok: r.ok, sec: r.sec, cpuMs: cpu };
+      // Each loop's first connection is a full handshake (the loops start together, before any ticket).
+      if (resume) values.resumedShare = r.resumed / r.ok;
+      return values;
     }
     case 'latency': {
       const r = await pingPong(peer.echo, o.tls, o.durationMs);
@@ -623,6 +645,8 @@ function metrics(o: { conns: number; idle: number }): Metric[] {
     { case: 'bulk', id: 'cpuMsPerGB', label: 'its CPU per GB forwarded', unit: 'ms', better: 'lower' },
     { case: 'conn', id: 'connPerSec', label: `new mTLS conn + 64 B echo + close, ${o.conns} loops`, unit: '/s', better: 'higher' },
     { case: 'conn', id: 'cpuUsPerConn', label: 'its CPU per connection', unit: 'µs', better: 'lower' },
+    { case: 'conn-resumed', id: 'connPerSec', label: `the same, TLS sessions resumed, ${o.conns} loops`, unit: '/s', better: 'higher' },
+    { case: 'conn-resumed', id: 'cpuUsPerConn', label: 'its CPU per resumed connection', unit: 'µs', better: 'lower' },
     { case: 'latency', id: 'p50us', label: '1 KiB ping-pong p50', unit: 'µs', better: 'lower' },
     { case: 'latency', id: 'p99us', label: '1 KiB ping-pong p99', unit: 'µs', better: 'lower' },
     { case: 'idle', id: 'rssKiBPerPair', label: `RSS per idle pair, ${o.idle} pairs`, unit: 'KiB', better: 'lower' },
@@ -661,7 +685,7 @@ const USAGE = `usage: node dist/scripts/bench.js [options]
   --duration <s>   seconds per case and peer (default 4)
   --idle <n>       idle pairs for the RSS case (default 2000)
   --conns <n>      concurrent loops in the connection case (default 16)
-  --cases <list>   comma-separated, of bulk,conn,latency,idle (default: all)
+  --cases <list>   comma-separated, of bulk,conn,conn-resumed,latency,idle (default: all)
   --rounds <n>     rounds per case, each starting with another peer; medians reported (default 1)
   --no-event-log   leave out the "mxproxy + event log" peer
   --json           JSON lines instead of the Markdown table
@@ -722,7 +746,7 @@ function removeTmp(): void {
 async function main(): Promise<number> {
   const opts = parseOptions();
   // the whole run is bounded, whatever happens inside it (each case has its own, tighter limit)
-  const hardLimitS = 60 + 3 * opts.rounds * (4 * (opts.durationMs / 1000) + 160);
+  const hardLimitS = 60 + 3 * opts.rounds * (5 * (opts.durationMs / 1000) + 160);
   setTimeout(() => {
     process.stderr.write(`bench: the run did not finish within ${hardLimitS} s; stopping\n`);
     void shutdownAndExit(2);
@@ -884,6 +908,13 @@ async function main(): Promise<number> {
     }
   }
   for (const [k, vs] of rounds) results.set(k, medianValues(vs));
+  // conn-resumed against conn, per peer, in this run: what a resumed connection costs the server next to a full one.
+  const resumption = peers.flatMap((p) => {
+    const full = results.get(`conn/${p.key}`)?.cpuUsPerConn;
+    const res = results.get(`conn-resumed/${p.key}`);
+    if (full === undefined || res?.cpuUsPerConn === undefined) return [];
+    return [{ peer: p.key, label: p.label, fullUs: full, resumedUs: res.cpuUsPerConn, ratio: res.cpuUsPerConn / full, resumedShare: res.resumedShare ?? 0 }];
+  });
   /** The event log's cost per metric: the median of the rounds' own with/without ratios, and all of them. Only
    * when both peers completed every round (a failed round would pair values of different rounds). */
   const logCost = (m: Metric): { median: number; each: number[] } | undefined => {
@@ -932,6 +963,7 @@ async function main(): Promise<number> {
         if (v) line({ kind: 'raw', case: c, peer: p.key, ...v });
       }
     }
+    for (const r of resumption) line({ kind: 'resumption', ...r });
     for (const e of errors) line({ kind: 'error', ...e });
   } else {
     const out: string[] = withLog
@@ -955,6 +987,16 @@ async function main(): Promise<number> {
             'log cost: mxproxy with the event log (lifecycle level) against without, same convention: 1.00× = free;' +
               (opts.rounds > 1 ? ' the median of each round\'s ratio (the two ran back to back), every round:' : ''),
             ...spread.map(({ m, c }) => `  ${m.label}: ${c!.each.map((r) => `${r.toFixed(2)}×`).join(' ')}`),
+          ]
+        : []),
+      ...(resumption.length > 0
+        ? [
+            'resumed against full, its CPU per connection (conn-resumed / conn):',
+            ...resumption.map(
+              (r) =>
+                `  ${r.label}: ${fmt(r.resumedUs)} / ${fmt(r.fullUs)} µs = ${r.ratio.toFixed(2)}× ` +
+                `(${(r.resumedShare * 100).toFixed(1)} % of the conn-resumed connections resumed)`,
+            ),
           ]
         : []),
       '"its CPU": utime+stime of the server process under test (the proxy alone, not its backends; the TLS echo/sink server).',

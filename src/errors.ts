@@ -34,8 +34,17 @@ export const ERROR_CODES = {
   eventLog: ['ERR_EVENT_LOG_OPEN'],
   usage: ['ERR_USAGE'],
   internal: ['ERR_INTERNAL_STATE'],
-  /** Never thrown: the proxy's own verdicts when it refuses a verified certificate (`tls-failed:<verdict>`). */
-  tlsRefusal: ['ERR_MULTIPLE_CN', 'ERR_CLIENT_IS_CA', 'ERR_CLIENT_VIA_SUB_CA'],
+  /** Never thrown: the proxy's own verdicts when it refuses a verified certificate (`tls-failed:<verdict>`), the
+   * ERR_RESUMED_ ones on a resumed session for what OpenSSL does not check again (net/resumption.ts). */
+  tlsRefusal: [
+    'ERR_MULTIPLE_CN',
+    'ERR_CLIENT_IS_CA',
+    'ERR_CLIENT_VIA_SUB_CA',
+    'ERR_RESUMED_CERT_EXPIRED',
+    'ERR_RESUMED_CERT_NOT_YET_VALID',
+    'ERR_RESUMED_CERT_REVOKED',
+    'ERR_RESUMED_CRL_EXPIRED',
+  ],
 } as const;
 
 type CodesOf<F extends keyof typeof ERROR_CODES> = (typeof ERROR_CODES)[F][number];

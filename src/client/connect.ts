@@ -3,13 +3,17 @@
  * already linked to the target server, or rejects with a ProxyDeclinedError whose `code` is the proxy's
  * reply code (ERR_NOT_ALLOWED, …), or with a ProxyConnectError (ERR_PROXY_CONNECT; `causeCode` says why:
  * ECONNREFUSED, a TLS verdict, ETIMEDOUT, ERR_BAD_REPLY). Tests build on it; the forwarder's pair machine
- * takes its two steps one at a time (dialProxy, then requestTarget), each outcome an event.
+ * takes its two steps one at a time (dialProxy, then requestTarget), each outcome an event. With a
+ * `sessionCache` (./sessionCache.ts) connections resume TLS sessions instead of doing a full handshake each.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyConnectError, ProxyDeclinedError } from '../errors.js';
 import { formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../protocol/frame.js';
+import { TlsSessionCache } from './sessionCache.js';
+
+export { TlsSessionCache } from './sessionCache.js';
 
 export interface ConnectOptions {
   /** The proxy, "host:port" or { host, port }. */
@@ -21,6 +25,16 @@ export interface ConnectOptions {
   tls: { cert: string | Buffer; key: string | Buffer; ca: string | Buffer; servername?: string };
   /** ms for TLS plus the proxy's reply; default 10000. */
   timeout?: number;
+  /** Resume with sessions from here, and keep the ones the proxy sends (one cache per client, for its lifetime). */
+  sessionCache?: TlsSessionCache;
+  /** A session to offer (from a socket's 'session' event), instead of the cache's. */
+  session?: Buffer;
+}
+
+/** Session resumption for one dial: where sessions come from and go to. */
+export interface ResumeOptions {
+  sessionCache?: TlsSessionCache | undefined;
+  session?: Buffer | undefined;
 }
 
 function splitHostPort(proxy: ConnectOptions['proxy']): HostPort {
@@ -47,25 +61,37 @@ export function dialProxy(
   tlsOptions: ConnectOptions['tls'],
   onConnected: (socket: tls.TLSSocket) => void,
   onFailed: (err: NodeJS.ErrnoException) => void,
+  resume: ResumeOptions = {},
 ): ProxyDial {
   const { host, port } = splitHostPort(proxy);
+  // SNI carries host names only (RFC 6066); an IP address is still checked against the certificate's IP SANs.
+  const servername = tlsOptions.servername ?? (net.isIP(host) ? undefined : host);
+  const cache = resume.sessionCache;
+  const key = cache ? TlsSessionCache.keyOf(host, port, servername, tlsOptions) : '';
+  const session = resume.session ?? cache?.get(key);
   const socket = tls.connect({
     host,
     port,
-    // SNI carries host names only (RFC 6066); an IP address is still checked against the certificate's IP SANs.
-    servername: tlsOptions.servername ?? (net.isIP(host) ? undefined : host),
+    servername,
     cert: tlsOptions.cert,
     key: tlsOptions.key,
     ca: tlsOptions.ca,
     ALPNProtocols: [ALPN_PROTOCOL],
+    // A session the proxy no longer takes (its ticket key rotated, too old) costs nothing: a full handshake.
+    ...(session ? { session } : {}),
   });
   socket.setNoDelay(true);
+  if (cache) {
+    // TLS 1.3 tickets come after the handshake, while the request is under way: listen for the socket's life.
+    socket.on('session', (s: Buffer) => cache.add(key, s));
+  }
   let settled = false;
   const onError = (err: NodeJS.ErrnoException) => {
     if (settled) return;
     settled = true;
     socket.off('close', onClose);
     socket.destroy();
+    if (session) cache?.forget(key);
     onFailed(err);
   };
   const onClose = () => onError(Object.assign(new Error('the proxy closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
@@ -76,6 +102,13 @@ export function dialProxy(
     settled = true;
     socket.off('error', onError);
     socket.off('close', onClose);
+    if (cache && socket.isSessionReused()) {
+      // The proxy judges a resumed session after the handshake (expired or revoked since) and then closes
+      // without a byte: forget the sessions, so the next attempt is a full handshake with the proxy's verdict.
+      socket.once('close', () => {
+        if (socket.bytesRead === 0) cache.forget(key);
+      });
+    }
     onConnected(socket);
   });
   return {
@@ -175,6 +208,7 @@ export function connect(opts: ConnectOptions): Promise<tls.TLSSocket> {
         });
       },
       onError,
+      { sessionCache: opts.sessionCache, session: opts.session },
     );
   });
 }

@@ -124,6 +124,10 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.maxRequestBytes)],
     isDefault: c.maxRequestBytes === DEFAULTS.maxRequestBytes,
   }),
+  sessionTicketRotation: (c) => ({
+    values: [String(c.sessionTicketRotation)],
+    isDefault: c.sessionTicketRotation === DEFAULTS.sessionTicketRotation,
+  }),
   eventLog: (c) => ({ values: c.eventLog ? [quote(c.eventLog.path)] : [], isDefault: false }),
   eventLogLevel: (c) => ({
     values: [quote(c.eventLog?.level ?? DEFAULTS.eventLogLevel)],

@@ -22,6 +22,7 @@ export type ProxyKeyName =
   | 'idleTimeout'
   | 'tcpKeepAlive'
   | 'maxRequestBytes'
+  | 'sessionTicketRotation'
   | 'eventLog'
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
@@ -48,6 +49,7 @@ export const NUMBER_BOUNDS = {
   // Linux takes the first probe's delay in whole seconds, at most 32767 (TCP_KEEPIDLE).
   tcpKeepAlive: { min: 0, max: 32_767_000 },
   maxRequestBytes: { min: 16, max: 1_048_576 },
+  sessionTicketRotation: { min: 1000, max: 604_800_000 },
   eventLogMaxBytes: { min: 65_536, max: 1_099_511_627_776 },
   eventLogFiles: { min: 1, max: 1000 },
   maxConnections: { min: 1, max: 1_000_000 },
@@ -199,6 +201,19 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
     ...NUMBER_BOUNDS.maxRequestBytes,
     description: 'The largest request frame body (bytes) a client may send; a larger one is refused.',
     example: 'maxRequestBytes = 4096',
+  },
+  {
+    name: 'sessionTicketRotation',
+    type: 'number',
+    syntax: 'sessionTicketRotation = <ms>',
+    default: String(DEFAULTS.sessionTicketRotation),
+    repeatable: false,
+    ...NUMBER_BOUNDS.sessionTicketRotation,
+    description:
+      'Milliseconds between replacements of the key that encrypts TLS session tickets (kept in memory only, ' +
+      'random at start). A ticket issued before a replacement no longer resumes: that client does one full ' +
+      'handshake. Sessions resume for at most 300 s after their full handshake in any case.',
+    example: 'sessionTicketRotation = 3600000',
   },
   {
     name: 'eventLog',

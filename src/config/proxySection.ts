@@ -250,6 +250,7 @@ export function buildProxyConfig(
       case 'idleTimeout':
       case 'tcpKeepAlive':
       case 'maxRequestBytes':
+      case 'sessionTicketRotation':
       case 'eventLogMaxBytes':
       case 'eventLogFiles':
       case 'maxConnections':
@@ -301,6 +302,7 @@ export function buildProxyConfig(
     idleTimeout: numbers.idleTimeout ?? DEFAULTS.idleTimeout,
     tcpKeepAlive: numbers.tcpKeepAlive ?? DEFAULTS.tcpKeepAlive,
     maxRequestBytes: numbers.maxRequestBytes ?? DEFAULTS.maxRequestBytes,
+    sessionTicketRotation: numbers.sessionTicketRotation ?? DEFAULTS.sessionTicketRotation,
     eventLog: eventLogPath
       ? {
           path: eventLogPath,

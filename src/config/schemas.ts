@@ -38,6 +38,7 @@ export const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
     error: 'tcpKeepAlive counts whole seconds: write 0 (off) or a multiple of 1000, e.g. tcpKeepAlive = 60000',
   }),
   maxRequestBytes: numberSchema('maxRequestBytes'),
+  sessionTicketRotation: numberSchema('sessionTicketRotation'),
   eventLogMaxBytes: numberSchema('eventLogMaxBytes'),
   eventLogFiles: numberSchema('eventLogFiles'),
   maxConnections: numberSchema('maxConnections'),

@@ -57,6 +57,8 @@ export interface ProxyConfig {
   tcpKeepAlive: number;
   /** Largest request frame body in bytes. */
   maxRequestBytes: number;
+  /** ms between session-ticket key replacements. */
+  sessionTicketRotation: number;
   /** The event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
   /** Open client sockets at most; undefined: derived from the open-files limit at start (src/proxy/limits.ts). */
@@ -155,6 +157,7 @@ export const DEFAULTS = {
   idleTimeout: 0,
   tcpKeepAlive: 60_000,
   maxRequestBytes: 4096,
+  sessionTicketRotation: 3_600_000,
   eventLogLevel: 'lifecycle',
   eventLogMaxBytes: 64 * 1024 * 1024,
   eventLogFiles: 5,

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import type { CloseMode, ForwardOutput, ForwardTimerName } from '../../machines/forward.js';
 import type { ForwarderEvent } from '../../machines/forwarder.js';
 import { dialProxy, requestTarget } from '../client/connect.js';
+import type { TlsSessionCache } from '../client/sessionCache.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { InternalError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -46,6 +47,8 @@ export interface ForwardEffectsDeps {
   bus: EventBus<ForwarderEvent>;
   /** Client certificate, key and CA for the proxy; undefined when it is switched off. */
   tls: TlsMaterial | undefined;
+  /** Sessions to resume with, when dialling the proxy. */
+  sessionCache?: TlsSessionCache | undefined;
   clock: Clock;
   logger: Logger;
   stats: ForwardStats;
@@ -126,6 +129,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
         deps.tls,
         (socket) => connected(p, socket, attempt, address),
         (err) => failed(p, attempt, address, errorCode(err), err.message),
+        { sessionCache: deps.sessionCache },
       );
     }),
 

@@ -21,6 +21,7 @@ import { lifecycle$ } from '../net/socketEvents.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import { EventBus } from '../proxy/bus.js';
 import { formatHostPort, type HostPort } from '../shared/address.js';
+import { TlsSessionCache } from '../client/sessionCache.js';
 import { createForwardEffects, type ForwardPair, type ForwardStats } from './effects.js';
 
 export interface ForwarderOptions {
@@ -33,6 +34,8 @@ export interface ForwarderOptions {
   clock?: Clock;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ForwarderEvent) => void;
+  /** TLS sessions to resume with; default a cache of its own, for the forwarder's lifetime. */
+  sessionCache?: TlsSessionCache;
 }
 
 export interface ForwarderStats {
@@ -100,6 +103,8 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     pairs,
     bus,
     tls: opts.tls,
+    // One cache for the forwarder's life: every pair after the first resumes the TLS session to the proxy.
+    sessionCache: proxy ? (opts.sessionCache ?? new TlsSessionCache()) : undefined,
     clock,
     logger,
     stats: counts,

@@ -1,6 +1,7 @@
 /**
- * Just enough DER to read what node:crypto does not report: a CA certificate's pathLen constraint and a CRL's
- * issuer, dates and signature. Kept here rather than loading the X.509 library, which costs a running proxy
+ * Just enough DER to read what node:crypto does not report: a CA certificate's pathLen constraint, a CRL's
+ * issuer, dates, signature and revoked serials, and what a resumed session is checked against (a certificate's
+ * issuer, serial and validity). Kept here rather than loading the X.509 library, which costs a running proxy
  * about 20 MB (see cli/main.ts). Anything unexpected throws DerError; callers turn it into their own message.
  */
 import { X509Certificate } from 'node:crypto';
@@ -126,12 +127,50 @@ export function nameText(buf: Uint8Array, name: Tlv): string {
 }
 
 /** The TBSCertificate's fields, by name, for a certificate's DER. */
-function tbsFields(der: Uint8Array): { subject: Tlv; extensions: Tlv | undefined } {
+function tbsFields(der: Uint8Array): { serial: Tlv; issuer: Tlv; validity: Tlv; subject: Tlv; extensions: Tlv | undefined } {
   const cert = expect(readTlv(der, 0), TAG.SEQUENCE, 'certificate');
   const tbs = expect(childrenOf(der, cert)[0], TAG.SEQUENCE, 'tbsCertificate');
   const f = childrenOf(der, tbs);
   const v = f[0]?.tag === 0xa0 ? 1 : 0; // [0] version, absent for v1
-  return { subject: expect(f[v + 4], TAG.SEQUENCE, 'subject'), extensions: f.find((t) => t.tag === 0xa3) };
+  return {
+    serial: expect(f[v], TAG.INTEGER, 'serialNumber'),
+    issuer: expect(f[v + 2], TAG.SEQUENCE, 'issuer'),
+    validity: expect(f[v + 3], TAG.SEQUENCE, 'validity'),
+    subject: expect(f[v + 4], TAG.SEQUENCE, 'subject'),
+    extensions: f.find((t) => t.tag === 0xa3),
+  };
+}
+
+/** A serial number as lowercase hex without leading zeros ("0" for zero): one spelling per certificate. */
+function serialHex(buf: Uint8Array, t: Tlv): string {
+  return Buffer.from(buf.subarray(t.body, t.end)).toString('hex').replace(/^0+(?=.)/, '');
+}
+
+/** Normalises a serial written as hex (Node's "1A0B…", a CRL entry's "00a1…") to serialHex's spelling. */
+export function normalSerial(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+export interface CertificateFacts {
+  /** DER of the issuer Name (compare with a CA's subjectDer). */
+  issuer: Buffer;
+  /** normalSerial spelling. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Issuer, serial and validity of a certificate's DER (`PeerCertificate.raw`). */
+export function certificateFacts(der: Uint8Array): CertificateFacts {
+  const { serial, issuer, validity } = tbsFields(der);
+  const [notBefore, notAfter] = childrenOf(der, validity);
+  if (!notBefore || !notAfter) throw new DerError('validity: unexpected structure');
+  return {
+    issuer: Buffer.from(der.subarray(issuer.start, issuer.end)),
+    serial: serialHex(der, serial),
+    notBefore: time(der, notBefore),
+    notAfter: time(der, notAfter),
+  };
 }
 
 const BASIC_CONSTRAINTS = '2.5.29.19';
@@ -175,6 +214,8 @@ export interface CrlInfo {
   tbs: Buffer;
   signatureAlgorithm: string;
   signature: Buffer;
+  /** Serials of the revokedCertificates entries, normalSerial spelling. */
+  revoked: string[];
 }
 
 /** Reads a CRL (CertificateList, RFC 5280 5.1). */
@@ -191,13 +232,23 @@ export function readCrl(der: Buffer): CrlInfo {
   const thisUpdate = f[v + 2];
   if (!thisUpdate) throw new DerError('thisUpdate: missing');
   const next = f[v + 3];
+  const hasNext = next !== undefined && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME);
+  // revokedCertificates is optional (absent when empty); crlExtensions [0] follows it.
+  const entries = f[v + (hasNext ? 4 : 3)];
+  const revoked: string[] = [];
+  if (entries && entries.tag === TAG.SEQUENCE) {
+    for (const entry of childrenOf(der, entries)) {
+      revoked.push(serialHex(der, expect(childrenOf(der, expect(entry, TAG.SEQUENCE, 'revoked entry'))[0], TAG.INTEGER, 'revoked serial')));
+    }
+  }
   return {
     issuer: der.subarray(issuer.start, issuer.end),
     issuerText: nameText(der, issuer),
     thisUpdate: time(der, thisUpdate),
-    nextUpdate: next && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME) ? time(der, next) : undefined,
+    nextUpdate: hasNext ? time(der, next) : undefined,
     tbs: der.subarray(tbsT.start, tbsT.end),
     signatureAlgorithm: oidText(der, expect(algId, TAG.OID, 'signatureAlgorithm')),
     signature: der.subarray(sigT.body + 1, sigT.end), // the first byte counts unused bits: 0 for signatures
+    revoked,
   };
 }

@@ -2,15 +2,21 @@
  * TLS termination for accepted TCP sockets. A never-listening tls.Server does the work: sockets are handed to
  * it with `emit('connection')` (documented for injecting connections), so Node's own client-certificate
  * verification applies (chain to the configured CA, validity, required certificate, the CRL) — no
- * re-implementation. On top, what it lets through: clients that are CAs (net/clientPolicy.ts).
+ * re-implementation. On top, what it lets through: clients that are CAs (net/clientPolicy.ts), and on a resumed
+ * session what OpenSSL does not check again (net/resumption.ts).
+ *
+ * Session resumption: one secure context for the process, its session-ticket key in memory only (random at
+ * start, replaced by rotateTicketKeys on a schedule the runtime keeps). Node's setTicketKeys holds one key, so
+ * a rotation ends resumption for every ticket issued before it: those clients do one full handshake.
  */
-import { constants } from 'node:crypto';
+import { constants, createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
 import { encodeIdentity } from '../shared/identity.js';
-import { clientPolicy } from './clientPolicy.js';
+import { clientPolicy, type ClientPolicy } from './clientPolicy.js';
 import { certificateIdentities } from './identity.js';
+import { resumptionCheck, type ResumptionCheck } from './resumption.js';
 import { errorCode } from './socketEvents.js';
 
 export interface TlsMaterial {
@@ -40,23 +46,90 @@ function rawOf(socket: tls.TLSSocket): Socket | undefined {
   return (socket as unknown as { _parent?: Socket })._parent;
 }
 
-export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome): tls.Server {
-  const server = tls.createServer({
+/** Bytes of a session-ticket key as Node takes it (name, HMAC and AES keys, 16 each). */
+export const TICKET_KEY_BYTES = 48;
+
+/**
+ * Seconds a session may be resumed after the full handshake that began it. Node's default, written out: it
+ * bounds how long a client can go without its certificate chain being verified again (a resumption issues no
+ * new ticket with OpenSSL 3, so the window is not extended by resuming).
+ */
+export const SESSION_LIFETIME_S = 300;
+
+export interface TerminatorOptions {
+  /** The first ticket key (48 bytes) instead of a random one: two terminators that share it resume each other's
+   * sessions (tests, embedding). Rotation replaces it like any other key. */
+  ticketKeys?: Buffer | undefined;
+  /** Wall-clock ms for the resumption checks; default Date.now, the clock OpenSSL judges validity by. */
+  now?: (() => number) | undefined;
+}
+
+/**
+ * The secure-context options for a material, for the server and for any later setSecureContext (a reload):
+ * everything Node would otherwise reset. No `ticketKeys` on purpose: a server remembers that option and puts
+ * it back on every setSecureContext, which would revive the first key after rotations.
+ */
+export function secureContextOptions(material: TlsMaterial): tls.SecureContextOptions {
+  return {
     cert: material.cert,
     key: material.key,
     // Replaces Node's default (public) roots: only the project CA is trusted.
     ca: material.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
-    ALPNProtocols: [ALPN_PROTOCOL],
     // With a CRL Node has OpenSSL check every certificate of the chain against it (CRL_CHECK_ALL).
     ...(material.crl && material.crl.length > 0 ? { crl: material.crl } : {}),
     // TLS 1.2 renegotiation started by the client is refused by OpenSSL itself (a no_renegotiation alert), so no
     // second handshake is ever computed; TLS 1.3 has none.
     secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+    // A session is only resumed under the trust anchors it was verified against (OpenSSL compares this context
+    // id with the one in the ticket), whatever the ticket key; Node's default is a hash of the command line.
+    sessionIdContext: createHash('sha256').update('mxproxy session\0').update(material.ca).digest('hex').slice(0, 32),
+    sessionTimeout: SESSION_LIFETIME_S,
+  };
+}
+
+/** What the 'secureConnection' handler judges with; replaced as a whole when the material changes. */
+interface Gate {
+  policy: ClientPolicy;
+  resumption: ResumptionCheck;
+}
+
+const gates = new WeakMap<tls.Server, Gate>();
+
+function gateFor(material: TlsMaterial): Gate {
+  return { policy: clientPolicy(material.ca), resumption: resumptionCheck(material.ca, material.crl) };
+}
+
+/**
+ * A new session-ticket key (random unless given): tickets issued before no longer resume, those clients do a
+ * full handshake and get tickets under the new key. Effective for handshakes that start afterwards.
+ */
+export function rotateTicketKeys(server: tls.Server, keys: Buffer = randomBytes(TICKET_KEY_BYTES)): void {
+  server.setTicketKeys(keys);
+}
+
+/**
+ * Puts new material in force (a reload): a new secure context built as at start, the CA-as-client policy and
+ * the resumption checks from the new CA file and CRLs, and a new ticket key — no session verified under the
+ * old material resumes under the new one. Handshakes already under way finish with the old context.
+ */
+export function reloadTlsTerminator(server: tls.Server, material: TlsMaterial): void {
+  server.setSecureContext(secureContextOptions(material));
+  gates.set(server, gateFor(material));
+  // setSecureContext already gave the new context a random key of Node's; this one is ours, like at start.
+  rotateTicketKeys(server);
+}
+
+export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, opts: TerminatorOptions = {}): tls.Server {
+  const server = tls.createServer({
+    ...secureContextOptions(material),
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: [ALPN_PROTOCOL],
   });
-  const policy = clientPolicy(material.ca);
+  rotateTicketKeys(server, opts.ticketKeys);
+  gates.set(server, gateFor(material));
+  const now = opts.now ?? Date.now;
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     // The earliest moment the socket is ours; a renegotiation attempt now also fails the socket with
     // ERR_TLS_RENEGOTIATION_DISABLED, so the pair ends with that code in the log.
@@ -67,9 +140,11 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
       return;
     }
     const peer = socket.getPeerCertificate(false);
-    // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN):
-    // as a TLS failure, before any request is read.
-    const refusal = policy(socket, peer);
+    const gate = gates.get(server)!;
+    const resumed = socket.isSessionReused();
+    // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN; on
+    // a resumed session also expired, revoked): as a TLS failure, before any request is read.
+    const refusal = (resumed ? gate.resumption(peer, now()) : null) ?? gate.policy(socket, peer);
     const names = certificateIdentities(peer);
     if (refusal || !names.ok) {
       // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish
@@ -84,7 +159,7 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
       identities: names.identities.map(encodeIdentity),
       protocol: socket.getProtocol() ?? 'unknown',
       alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
-      resumed: socket.isSessionReused(),
+      resumed,
     });
   });
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {

@@ -16,14 +16,14 @@ import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
 import { EventLogError, TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
-import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
+import { createTlsTerminator, rotateTicketKeys, type TlsMaterial } from '../net/tlsTerminator.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort, sourceAddress } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
@@ -42,6 +42,9 @@ export interface ProxyOptions {
   reportDispatch?: boolean;
   /** Certificates in memory instead of the files named by config.tls (embedding, tests). */
   tls?: TlsMaterial;
+  /** The first session-ticket key (48 bytes) instead of a random one: proxies started with the same key resume
+   * each other's sessions until either rotates (tests, embedding). */
+  ticketKeys?: Buffer;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
   /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
@@ -78,6 +81,8 @@ export interface ProxyHandle {
   readonly recorder: EventRecorder | undefined;
   /** The limits in force (maxConnections resolved from the open-files limit when not set). */
   limits(): ProxyLimits;
+  /** A new session-ticket key now (the schedule starts over): no session issued before resumes. */
+  rotateTicketKeys(): void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -219,7 +224,22 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const id = ids.get(raw);
       if (id !== undefined) bus.emit({ type: 'TLS_FAILED', id, code, message });
     },
-  });
+  }, { ticketKeys: opts.ticketKeys });
+
+  // The ticket key is replaced on the clock; the period is read from the config in force at each turn.
+  let rotation: TimerHandle | undefined;
+  const scheduleRotation = () => {
+    if (rotation) clock.clearTimeout(rotation);
+    rotation = clock.setTimeout(() => {
+      rotateTicketKeys(terminator);
+      logger.debug('session ticket key rotated');
+      scheduleRotation();
+    }, config().sessionTicketRotation);
+  };
+  const stopRotation = () => {
+    if (rotation) clock.clearTimeout(rotation);
+    rotation = undefined;
+  };
 
   let nextId = 0;
   const dispatchLevel = opts.reportDispatch ? 'info' : 'debug';
@@ -292,6 +312,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     process.off('exit', flushOnExit);
     throw err;
   }
+  scheduleRotation();
   const waiting = held ?? [];
   held = null;
   for (const raw of waiting) accept(raw);
@@ -309,6 +330,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   stop = () => {
     stopping ??= (async () => {
       const closed = listening.close();
+      stopRotation();
       bus.emit({ type: 'SHUTDOWN' }); // through the bus, so the event log has it
       await rootDone;
       await closed;
@@ -335,5 +357,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     registry,
     recorder,
     limits,
+    rotateTicketKeys: () => {
+      rotateTicketKeys(terminator);
+      if (rotation) scheduleRotation();
+    },
   };
 }

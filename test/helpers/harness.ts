@@ -121,6 +121,8 @@ export interface HarnessOptions {
   clock?: Clock;
   /** The rate limit of TLS refusal and decline warnings (ProxyOptions.warnIntervalMs). */
   warnIntervalMs?: number;
+  /** The first session-ticket key: harnesses started with the same one resume each other's sessions. */
+  ticketKeys?: Buffer;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -152,6 +154,7 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     onEvent: (e) => events.push(e),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.warnIntervalMs ? { warnIntervalMs: opts.warnIntervalMs } : {}),
+    ...(opts.ticketKeys ? { ticketKeys: opts.ticketKeys } : {}),
   });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);

@@ -1,0 +1,209 @@
+/**
+ * The pieces of session resumption that need no network: what the DER reader takes from a certificate and a
+ * CRL, the checks on a resumed certificate at chosen instants (net/resumption.ts), the client's session cache,
+ * and a reload of the terminator's material ending resumption (loopback, no proxy).
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate, constants } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { describe, it } from 'node:test';
+import { createCa, createCrl, issueCertificate, type Issued } from '../../src/certs/index.js';
+import { TlsSessionCache } from '../../src/client/sessionCache.js';
+import { certificateFacts, normalSerial, readCrl } from '../../src/net/der.js';
+import { resumptionCheck } from '../../src/net/resumption.js';
+import {
+  createTlsTerminator,
+  reloadTlsTerminator,
+  rotateTicketKeys,
+  secureContextOptions,
+  SESSION_LIFETIME_S,
+  TICKET_KEY_BYTES,
+  type TlsMaterial,
+} from '../../src/net/tlsTerminator.js';
+
+const DAY = 24 * 60 * 60 * 1000;
+const der = (pem: string): Buffer => new X509Certificate(pem).raw;
+/** A certificate as a resumed session's getPeerCertificate() gives it (the fields the check reads). */
+const peer = (pem: string) => {
+  const x = new X509Certificate(pem);
+  return { raw: x.raw, fingerprint256: x.fingerprint256 };
+};
+const crlDer = (pem: string): Buffer => Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+
+async function world() {
+  const ca = await createCa({ commonName: 'resumption unit CA', validityDays: 10 });
+  const other = await createCa({ commonName: 'another CA' });
+  const t0 = Date.now();
+  const leaf = await issueCertificate(ca, { kind: 'client', commonName: 'leaf', notBefore: new Date(t0 - DAY), notAfter: new Date(t0 + DAY) });
+  // Outlives its CA: only the CA's own expiry can refuse it.
+  const longLeaf = await issueCertificate(ca, { kind: 'client', commonName: 'long', notAfter: new Date(t0 + 20 * DAY) });
+  const revoked = await issueCertificate(ca, { kind: 'client', commonName: 'revoked' });
+  const stranger = await issueCertificate(other, { kind: 'client', commonName: 'stranger' });
+  const serialOf = (i: Issued) => new X509Certificate(i.certPem).serialNumber;
+  const crl = await createCrl(ca, [{ serial: serialOf(revoked), revokedAt: new Date(), reason: 'keyCompromise' }], {
+    number: 2n,
+    nextUpdate: new Date(t0 + 3 * DAY),
+  });
+  return { ca, other, leaf, longLeaf, revoked, stranger, crl, t0, serialOf };
+}
+
+describe('DER: what a resumed session is checked against', () => {
+  it('certificateFacts: issuer, serial and validity as node:crypto reads them', async () => {
+    const w = await world();
+    const f = certificateFacts(der(w.leaf.certPem));
+    const x = new X509Certificate(w.leaf.certPem);
+    assert.equal(f.serial, normalSerial(x.serialNumber));
+    assert.equal(f.notBefore.getTime(), Date.parse(x.validFrom));
+    assert.equal(f.notAfter.getTime(), Date.parse(x.validTo));
+    assert.ok(x.checkIssued(new X509Certificate(w.ca.certPem)));
+    assert.equal(normalSerial('00A1'), 'a1');
+    assert.equal(normalSerial('000'), '0');
+  });
+
+  it('readCrl: the revoked serials, none for an empty CRL', async () => {
+    const w = await world();
+    assert.deepEqual(readCrl(crlDer(w.crl)).revoked, [normalSerial(w.serialOf(w.revoked))]);
+    const empty = await createCrl(w.ca, [], { number: 1n, nextUpdate: new Date(w.t0 + DAY) });
+    assert.deepEqual(readCrl(crlDer(empty)).revoked, []);
+  });
+});
+
+describe('resumptionCheck', () => {
+  it('no CRL: the certificate and its CA within their validity, nothing else', async () => {
+    const w = await world();
+    const check = resumptionCheck(w.ca.certPem, undefined);
+    const leaf = peer(w.leaf.certPem);
+    assert.equal(check(leaf, w.t0), null);
+    assert.equal(check(peer(w.revoked.certPem), w.t0), null, 'without sslCrl a revoked serial is not known');
+    assert.equal(check(leaf, w.t0 + DAY + 1000)?.code, 'ERR_RESUMED_CERT_EXPIRED');
+    assert.equal(check(leaf, w.t0 - DAY - 1000)?.code, 'ERR_RESUMED_CERT_NOT_YET_VALID');
+    const long = peer(w.longLeaf.certPem);
+    assert.equal(check(long, w.t0 + 5 * DAY), null);
+    const afterCa = check(long, w.t0 + 11 * DAY);
+    assert.equal(afterCa?.code, 'ERR_RESUMED_CERT_EXPIRED');
+    assert.match(afterCa?.message ?? '', /the CA that issued/);
+  });
+
+  it('with a CRL: revoked serials, the CRL running out, an issuer without a CRL', async () => {
+    const w = await world();
+    const check = resumptionCheck(w.ca.certPem + w.other.certPem, [w.crl]);
+    assert.equal(check(peer(w.leaf.certPem), w.t0), null);
+    const revoked = check(peer(w.revoked.certPem), w.t0);
+    assert.equal(revoked?.code, 'ERR_RESUMED_CERT_REVOKED');
+    assert.match(revoked?.message ?? '', new RegExp(w.serialOf(w.revoked)));
+    assert.equal(check(peer(w.longLeaf.certPem), w.t0 + 3 * DAY - 1000), null);
+    assert.equal(check(peer(w.longLeaf.certPem), w.t0 + 3 * DAY + 1000)?.code, 'ERR_RESUMED_CRL_EXPIRED');
+    // The other CA has no CRL in the set: as OpenSSL's UNABLE_TO_GET_CRL, refused.
+    assert.equal(check(peer(w.stranger.certPem), w.t0)?.code, 'ERR_RESUMED_CRL_EXPIRED');
+  });
+});
+
+describe('TlsSessionCache', () => {
+  const owner = { cert: 'cert A', key: 'key A', ca: 'ca' };
+  const s = (n: number) => Buffer.from([n]);
+
+  it('keeps the latest sessions per proxy, bounded; forgets on request', () => {
+    const c = new TlsSessionCache({ perProxy: 2 });
+    const k = TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, owner);
+    assert.equal(c.get(k), undefined);
+    c.add(k, s(1));
+    c.add(k, s(2));
+    c.add(k, s(3));
+    assert.equal(c.size, 2);
+    assert.deepEqual(c.get(k), s(3));
+    c.forget(k);
+    assert.equal(c.get(k), undefined);
+    assert.equal(c.size, 0);
+  });
+
+  it('a session is only offered with the certificate, CA, address and name it was made with', () => {
+    const keys = new Set([
+      TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, owner),
+      TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, { ...owner, cert: 'cert B' }),
+      TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, { ...owner, ca: 'other ca' }),
+      TlsSessionCache.keyOf('127.0.0.1', 5679, undefined, owner),
+      TlsSessionCache.keyOf('127.0.0.2', 5678, undefined, owner),
+      TlsSessionCache.keyOf('127.0.0.1', 5678, 'proxy.plant.local', owner),
+    ]);
+    assert.equal(keys.size, 6);
+    assert.equal(TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, owner), TlsSessionCache.keyOf('127.0.0.1', 5678, undefined, { ...owner }));
+  });
+
+  it('remembers a bounded number of proxies, the least recently used going first', () => {
+    const c = new TlsSessionCache({ proxies: 2 });
+    const k = (port: number) => TlsSessionCache.keyOf('127.0.0.1', port, undefined, owner);
+    c.add(k(1), s(1));
+    c.add(k(2), s(2));
+    c.get(k(1)); // used: now the most recent
+    c.add(k(3), s(3));
+    assert.deepEqual([c.get(k(1)), c.get(k(2)), c.get(k(3))], [s(1), undefined, s(3)]);
+  });
+});
+
+describe('the terminator: ticket keys and a reload', () => {
+  /** A terminator behind a loopback listener; `hello` reports each connection's resumed flag. */
+  async function serve(material: TlsMaterial, ticketKeys?: Buffer) {
+    const resumed: boolean[] = [];
+    const server = createTlsTerminator(
+      material,
+      {
+        ok: (_raw, socket, info) => {
+          resumed.push(info.resumed);
+          socket.end('hello');
+        },
+        failed: () => {},
+      },
+      { ticketKeys },
+    );
+    const listener = net.createServer((raw) => server.emit('connection', raw));
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    return { server, resumed, port: (listener.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => listener.close(() => r())) };
+  }
+
+  /** Connects; resolves with the last ticket it got (TLS 1.3 tickets come after the handshake). */
+  function hello(port: number, client: TlsMaterial, session?: Buffer): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) => {
+      let ticket: Buffer | undefined;
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', cert: client.cert, key: client.key, ca: client.ca, ...(session ? { session } : {}) });
+      s.on('session', (b: Buffer) => (ticket = b));
+      s.on('data', () => {});
+      s.on('error', reject);
+      s.on('close', () => resolve(ticket));
+    });
+  }
+
+  it('shares a given key, rotates, and a reload ends resumption of the sessions verified before it', async () => {
+    const ca = await createCa({ commonName: 'terminator unit CA' });
+    const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const client = await issueCertificate(ca, { kind: 'client', commonName: 'c' });
+    const material: TlsMaterial = { cert: server.certPem, key: server.keyPem, ca: ca.certPem };
+    const mine: TlsMaterial = { cert: client.certPem, key: client.keyPem, ca: ca.certPem };
+    const key = Buffer.alloc(TICKET_KEY_BYTES, 7);
+    const a = await serve(material, key);
+    const b = await serve(material, key);
+    try {
+      assert.deepEqual(a.server.getTicketKeys(), key);
+      const ticket = await hello(a.port, mine);
+      assert.ok(ticket);
+      await hello(b.port, mine, ticket);
+      assert.deepEqual(b.resumed, [true], 'the same key: the other terminator resumes it');
+      rotateTicketKeys(b.server);
+      await hello(b.port, mine, ticket);
+      assert.deepEqual(b.resumed, [true, false], 'rotated: a full handshake');
+      reloadTlsTerminator(a.server, material);
+      assert.notDeepEqual(a.server.getTicketKeys(), key, 'a reload brings a new key');
+      await hello(a.port, mine, ticket);
+      assert.deepEqual(a.resumed, [false, false], 'no resumption across the reload');
+      // A reload builds the context from the same options as the start: renegotiation refused, the session
+      // lifetime and the CA-bound session context kept.
+      const o = secureContextOptions(material);
+      assert.equal((o.secureOptions ?? 0) & constants.SSL_OP_NO_RENEGOTIATION, constants.SSL_OP_NO_RENEGOTIATION);
+      assert.equal(o.sessionTimeout, SESSION_LIFETIME_S);
+      assert.notEqual(o.sessionIdContext, secureContextOptions({ ...material, ca: server.certPem }).sessionIdContext);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
