@@ -88,5 +88,6 @@ export function describeClientConfig(c: ClientConfig): string {
   } else {
     lines.push('# eventLog: not set (no event log)');
   }
+  lines.push(`drainTimeout = ${c.drainTimeout}${c.drainTimeout === DEFAULTS.drainTimeout ? '  # default' : ''}`);
   return lines.join('\n') + '\n';
 }

@@ -27,7 +27,8 @@ export type ClientKeyName =
   | 'eventLog'
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
-  | 'eventLogFiles';
+  | 'eventLogFiles'
+  | 'drainTimeout';
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
 const CONNECT_TIMEOUT = { min: 1, max: 600_000 } as const;
@@ -128,6 +129,19 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
     description: "The forwarder's event log files kept, the current one included; the oldest is deleted at rotation.",
     example: 'eventLogFiles = 5',
   },
+  {
+    name: 'drainTimeout',
+    type: 'number',
+    syntax: 'drainTimeout = <ms>',
+    default: String(DEFAULTS.drainTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.drainTimeout,
+    description:
+      'On SIGTERM the forwarder stops listening, resets connections not yet linked and lets linked ones go on ' +
+      'for up to this many milliseconds; those still open then are reset (reason shutdown). A second SIGTERM or ' +
+      'SIGINT resets them at once. 0: at once.',
+    example: 'drainTimeout = 30000',
+  },
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc<ClientKeyName>>(CLIENT_KEYS.map((k) => [k.name, k]));
@@ -152,6 +166,8 @@ export interface ClientConfig {
   connectTimeout: number;
   /** The forwarder's event log; undefined: none. */
   eventLog: EventLogConfig | undefined;
+  /** ms linked pairs may go on after SIGTERM. */
+  drainTimeout: number;
 }
 
 export interface ClientSectionOptions {
@@ -228,6 +244,7 @@ export function buildClientConfig(
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
   const eventLogNumbers: { eventLogMaxBytes?: number; eventLogFiles?: number } = {};
+  let drainTimeout: number | undefined;
   const forwards: ForwardRule[] = [];
   const forwardEntries: ConfigEntry[] = [];
   const listenSeen = new Map<string, number>();
@@ -311,6 +328,12 @@ export function buildClientConfig(
         else issue(e, firstMessage(r.error));
         break;
       }
+      case 'drainTimeout': {
+        const r = NUMBER_SCHEMAS.drainTimeout.safeParse(v);
+        if (r.success) drainTimeout = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
       case 'forward': {
         const rule = readForward(String(v), e, file, issue);
         if (!rule) break;
@@ -378,6 +401,7 @@ export function buildClientConfig(
           files: eventLogNumbers.eventLogFiles ?? DEFAULTS.eventLogFiles,
         }
       : undefined,
+    drainTimeout: drainTimeout ?? DEFAULTS.drainTimeout,
   };
   return { config, issues };
 }

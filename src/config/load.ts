@@ -140,6 +140,9 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: c.maxConnectionsPerServer === undefined ? [] : [String(c.maxConnectionsPerServer)],
     isDefault: false,
   }),
+  pidFile: (c) => ({ values: c.pidFile ? [quote(c.pidFile)] : [], isDefault: false }),
+  onRuleChange: (c) => ({ values: [quote(c.onRuleChange)], isDefault: c.onRuleChange === DEFAULTS.onRuleChange }),
+  drainTimeout: (c) => ({ values: [String(c.drainTimeout)], isDefault: c.drainTimeout === DEFAULTS.drainTimeout }),
 };
 
 const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
@@ -154,6 +157,7 @@ const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   maxConnections: () => `not set: derived from the open-files limit, ${describeDerivedMaxConnections()}`,
   maxConnectionsPerIdentity: 'not set (no limit)',
   maxConnectionsPerServer: 'not set (no limit)',
+  pidFile: 'not set (no pid file: `mxproxy reload` needs one; SIGHUP works without)',
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {
