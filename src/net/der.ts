@@ -171,6 +171,8 @@ export interface CrlInfo {
   issuerText: string;
   thisUpdate: Date;
   nextUpdate: Date | undefined;
+  /** The serials it revokes: lower-case hex without leading zeros (see serialKey). */
+  revoked: string[];
   /** The signed part and its signature, to check against the issuing CA's key. */
   tbs: Buffer;
   signatureAlgorithm: string;
@@ -191,13 +193,29 @@ export function readCrl(der: Buffer): CrlInfo {
   const thisUpdate = f[v + 2];
   if (!thisUpdate) throw new DerError('thisUpdate: missing');
   const next = f[v + 3];
+  const hasNext = next !== undefined && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME);
+  // revokedCertificates is optional: absent, the next element is the [0] extensions (or nothing).
+  const entries = f[v + (hasNext ? 4 : 3)];
+  const revoked =
+    entries?.tag === TAG.SEQUENCE
+      ? childrenOf(der, entries).map((entry) => {
+          const serial = expect(childrenOf(der, expect(entry, TAG.SEQUENCE, 'revoked entry'))[0], TAG.INTEGER, 'revoked serial');
+          return serialKey(Buffer.from(der.subarray(serial.body, serial.end)).toString('hex'));
+        })
+      : [];
   return {
     issuer: der.subarray(issuer.start, issuer.end),
     issuerText: nameText(der, issuer),
     thisUpdate: time(der, thisUpdate),
-    nextUpdate: next && (next.tag === TAG.UTC_TIME || next.tag === TAG.GENERALIZED_TIME) ? time(der, next) : undefined,
+    nextUpdate: hasNext ? time(der, next) : undefined,
+    revoked,
     tbs: der.subarray(tbsT.start, tbsT.end),
     signatureAlgorithm: oidText(der, expect(algId, TAG.OID, 'signatureAlgorithm')),
     signature: der.subarray(sigT.body + 1, sigT.end), // the first byte counts unused bits: 0 for signatures
   };
+}
+
+/** A serial as a comparable key: lower-case hex without leading zeros ("00A1" and "a1" are one certificate). */
+export function serialKey(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
 }
