@@ -3,6 +3,10 @@
  * it with `emit('connection')` (documented for injecting connections), so Node's own client-certificate
  * verification applies (chain to the configured CA, validity, required certificate, the CRL) — no
  * re-implementation. On top, what it lets through: clients that are CAs (net/clientPolicy.ts).
+ *
+ * A reload hands it new material (setMaterial): the server's secure context is replaced, so handshakes from then
+ * on use the new certificate, CA and CRL; established sockets keep the context they were made with. The new
+ * context has new session ticket keys, so no session of before can be resumed past a new CRL.
  */
 import { constants } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -22,11 +26,15 @@ export interface TlsMaterial {
 }
 
 export interface TlsOutcome {
-  /** `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`. */
+  /**
+   * `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`.
+   * `cert`: the client certificate's serial (hex) and notAfter (ms), for a later CRL or expiry check.
+   */
   ok(
     raw: Socket,
     socket: tls.TLSSocket,
     info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean },
+    cert: { serial: string; notAfter: number },
   ): void;
   failed(raw: Socket, code: string, message: string): void;
 }
@@ -40,23 +48,37 @@ function rawOf(socket: tls.TLSSocket): Socket | undefined {
   return (socket as unknown as { _parent?: Socket })._parent;
 }
 
-export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome): tls.Server {
-  const server = tls.createServer({
+export interface TlsTerminator {
+  /** Never listens: accepted sockets are handed to it with `server.emit('connection', socket)`. */
+  readonly server: tls.Server;
+  /** New certificate, key, CA and CRL for the handshakes from now on. */
+  setMaterial(material: TlsMaterial): void;
+}
+
+/** Everything of the secure context, at start and at each reload (setSecureContext replaces all of it). */
+function contextOptions(material: TlsMaterial): tls.SecureContextOptions {
+  return {
     cert: material.cert,
     key: material.key,
     // Replaces Node's default (public) roots: only the project CA is trusted.
     ca: material.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
     minVersion: 'TLSv1.2',
-    ALPNProtocols: [ALPN_PROTOCOL],
     // With a CRL Node has OpenSSL check every certificate of the chain against it (CRL_CHECK_ALL).
     ...(material.crl && material.crl.length > 0 ? { crl: material.crl } : {}),
     // TLS 1.2 renegotiation started by the client is refused by OpenSSL itself (a no_renegotiation alert), so no
     // second handshake is ever computed; TLS 1.3 has none.
     secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+  };
+}
+
+export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome): TlsTerminator {
+  const server = tls.createServer({
+    ...contextOptions(material),
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: [ALPN_PROTOCOL],
   });
-  const policy = clientPolicy(material.ca);
+  let policy = clientPolicy(material.ca);
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     // The earliest moment the socket is ours; a renegotiation attempt now also fails the socket with
     // ERR_TLS_RENEGOTIATION_DISABLED, so the pair ends with that code in the log.
@@ -79,13 +101,19 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
       else if (!names.ok) outcome.failed(raw, names.code, names.message);
       return;
     }
-    outcome.ok(raw, socket, {
-      identity: names.identities[0]?.value ?? null,
-      identities: names.identities.map(encodeIdentity),
-      protocol: socket.getProtocol() ?? 'unknown',
-      alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
-      resumed: socket.isSessionReused(),
-    });
+    outcome.ok(
+      raw,
+      socket,
+      {
+        identity: names.identities[0]?.value ?? null,
+        identities: names.identities.map(encodeIdentity),
+        protocol: socket.getProtocol() ?? 'unknown',
+        alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
+        resumed: socket.isSessionReused(),
+      },
+      // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
+      { serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) },
+    );
   });
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
     const raw = rawOf(socket);
@@ -96,5 +124,11 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome):
     const code = verdict ? String(verdict) : errorCode(err);
     outcome.failed(raw, code, verdict ? `client certificate rejected: ${String(verdict)}` : err.message.trim());
   });
-  return server;
+  return {
+    server,
+    setMaterial(next) {
+      server.setSecureContext(contextOptions(next));
+      policy = clientPolicy(next.ca);
+    },
+  };
 }
