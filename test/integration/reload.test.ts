@@ -14,7 +14,9 @@ import { readEventLogFile } from '../../src/eventlog/index.js';
 import { asLogRecord, type LogRecord } from '../../src/eventlog/records.js';
 import { encodeRequest } from '../../src/protocol/frame.js';
 import { replayFiles } from '../../src/replay/run.js';
-import { closed, deadPort, echoHandler, readReply, request, startBackend, tlsConnect, type Backend } from '../helpers/harness.js';
+import { readProxyConfig } from '../../src/config/index.js';
+import { FakeClock } from '../helpers/fakeClock.js';
+import { closed, deadPort, echoHandler, readReply, request, startBackend, startHarness, tlsConnect, waitFor, type Backend } from '../helpers/harness.js';
 import { createTestPki, type CertFiles, type TestPki } from '../helpers/pki.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -378,5 +380,84 @@ describe('onRuleChange = "keep", then a second SIGTERM', () => {
     assert.ok(Date.now() - t0 < 3000, `closed at once (${Date.now() - t0} ms)`);
     await proxy.waitFor((l) => l.message === 'unlink' && l.reason === 'shutdown' && l.identity === 'test-client', 'unlink shutdown', 1000, from);
     assert.ok(proxy.lines.slice(from).some((l) => /SIGTERM again: closing linked pairs now/.test(l.message)));
+  });
+});
+
+describe('reload through the library (ProxyHandle.reload with a config), in process', () => {
+  let pki: TestPki;
+  let echo: Backend;
+  before(async () => {
+    pki = await createTestPki();
+    echo = await startBackend(echoHandler);
+  });
+  after(async () => {
+    await echo?.close();
+    pki?.cleanup();
+  });
+
+  const configText = (crl: string, rules: string[]) =>
+    [
+      '[proxy]',
+      'listen = "127.0.0.1:5678"',
+      `sslCertificate = "${pki.server.cert} ${pki.server.key} ${pki.caFile}"`,
+      `sslCrl = "${crl}"`,
+      `server = "data ${echo.address}"`,
+      ...rules.map((r) => `allow = "${r}"`),
+    ].join('\n');
+
+  it('a handshake from before the reload and a request after it: held to the new CRL (ERR_NOT_ALLOWED)', async () => {
+    const crl = await pki.writeCrl('lib-crl', []);
+    const h = await startHarness(pki, { servers: { data: [echo.address] }, allow: ['test-client data'], extra: `sslCrl = "${crl}"` });
+    try {
+      const s = await tlsConnect({ port: h.port, pki });
+      s.on('error', () => {});
+      await waitFor(() => h.events.some((e) => e.type === 'TLS_OK'), 2000, 'TLS_OK');
+      await pki.writeCrl('lib-crl', [pki.client]);
+      const result = h.proxy.reload({ config: { ...readProxyConfig(configText(crl, ['test-client data']), h.config.file), listen: h.config.listen } });
+      assert.deepEqual(result, { ok: true, revoked: 0, restartNeeded: [] });
+      s.write(encodeRequest('data'));
+      const { reply } = await readReply(s);
+      assert.deepEqual(reply.ok ? 'ok' : [reply.code, reply.message], ['ERR_NOT_ALLOWED', 'the client certificate is revoked by the CRL']);
+      s.destroy();
+      const types = h.events.map((e) => (e.type === 'CONFIG_LOADED' ? `CONFIG_LOADED:${e.reason}` : e.type));
+      assert.deepEqual(types.filter((t) => t.startsWith('CONFIG_LOADED')), ['CONFIG_LOADED:start', 'CONFIG_LOADED:reload']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a linked pair whose certificate has expired since (the injected clock) is cut at the reload: revoked:certificate', async () => {
+    const crl = await pki.writeCrl('lib-crl2', []);
+    const clock = new FakeClock();
+    clock.t = Date.now();
+    const h = await startHarness(pki, { servers: { data: [echo.address] }, allow: ['test-client data'], extra: `sslCrl = "${crl}"`, clock });
+    try {
+      const pair = await linked(h.port, pki, pki.client);
+      clock.t = Date.now() + 100 * 365 * 86_400_000; // past any test certificate's notAfter
+      const result = h.proxy.reload({ config: { ...readProxyConfig(configText(crl, ['test-client data']), h.config.file), listen: h.config.listen } });
+      assert.deepEqual(result, { ok: true, revoked: 1, restartNeeded: [] });
+      await closed(pair, 3000);
+      assert.deepEqual(
+        h.events.filter((e) => e.type === 'REVOKED').map((e) => (e.type === 'REVOKED' ? e.reason : '')),
+        ['certificate'],
+      );
+      assert.ok(h.logs.some((l) => String(l.message).startsWith('revoked:certificate: the client certificate has expired')));
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a reload with a problem in the given TLS material is rejected, and nothing changes', async () => {
+    const h = await startHarness(pki, { servers: { data: [echo.address] }, allow: ['test-client data'] });
+    try {
+      const bad = { ...readProxyConfig(configText(path.join(pki.dir, 'missing-crl.pem'), []), h.config.file, { checkFiles: false }), listen: h.config.listen };
+      const result = h.proxy.reload({ config: bad });
+      assert.equal(result.ok, false);
+      assert.match(!result.ok ? result.problems.join('\n') : '', /ERR_TLS_SETUP: cannot read CRL/);
+      assert.equal(h.proxy.config().allow.length, 1, 'the rules in force stay');
+      (await linked(h.port, pki, pki.client)).destroy();
+    } finally {
+      await h.stop();
+    }
   });
 });
