@@ -3,7 +3,11 @@
  *
  *   handshake ─► authorization ─► connecting ─► forwarding ─► teardown ─► closed
  *   (TLS, request)  (rules)        (dial, failover)  (piped;      (declining | closing | aborting)
- *                                                     idle and half-close deadlines)
+ *                                                     idle, half-close and drain deadlines)
+ *
+ * SHUTDOWN declines a pair not yet linked; a linked pair drains: it keeps forwarding until it closes by itself,
+ * its drain deadline (DRAIN_TIMEOUT) or a SHUTDOWN with `now`. REVOKED (a reload whose rules or CRL no longer
+ * admit the pair) cuts an authorized pair at once.
  *
  * Pure: no sockets, timers, files or clocks in here. Everything nondeterministic arrives as an event (the event
  * log records exactly these), and every side effect is a named action that src/ provides; the defaults below do
@@ -84,6 +88,10 @@ export const connectionMachine = setup({
       assertEvent(event, 'SERVER_ERROR');
       return { reason: context.reason ?? `server-error:${event.code}` };
     }),
+    revoked: assign(({ context, event }) => {
+      assertEvent(event, 'REVOKED');
+      return { reason: context.reason ?? `revoked:${event.reason}` };
+    }),
   },
   guards: {
     hasNextAddress: ({ context }) => context.attempt + 1 < context.addresses.length,
@@ -94,6 +102,12 @@ export const connectionMachine = setup({
     bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
     isHalfClosed: ({ context }) => context.halfClosedBy !== null,
     notHalfClosed: ({ context }) => context.halfClosedBy === null,
+    shutdownNow: ({ event }) => {
+      assertEvent(event, 'SHUTDOWN');
+      return event.now === true;
+    },
+    isDraining: ({ context }) => context.draining,
+    notDraining: ({ context }) => !context.draining,
   },
 }).createMachine({
   id: 'connection',
@@ -108,6 +122,7 @@ export const connectionMachine = setup({
     clientOpen: true,
     serverOpen: false,
     halfClosedBy: null,
+    draining: false,
     reason: null,
     code: null,
     message: null,
@@ -196,6 +211,8 @@ export const connectionMachine = setup({
         },
         DECLINED: { target: 'teardown.declining', actions: 'declineFromEvent' },
         SHUTDOWN: { target: 'teardown.declining', actions: { type: 'decline', params: { code: ReplyCode.SHUTTING_DOWN, message: 'the proxy is shutting down' } } },
+        // A security cut: no reply, the client is reset.
+        REVOKED: { target: 'teardown.aborting', actions: 'revoked' },
         CLIENT_CLOSED: { target: 'teardown.closing', actions: 'clientClosed' },
         CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
       },
@@ -246,6 +263,7 @@ export const connectionMachine = setup({
           target: 'teardown.declining',
           actions: ['abortDial', { type: 'decline', params: { code: ReplyCode.SHUTTING_DOWN, message: 'the proxy is shutting down' } }],
         },
+        REVOKED: { target: 'teardown.aborting', actions: ['abortDial', 'revoked'] },
         CLIENT_CLOSED: { target: 'teardown.closing', actions: ['abortDial', 'clientClosed'] },
         CLIENT_ERROR: { target: 'teardown.aborting', actions: ['abortDial', 'clientFailed'] },
       },
@@ -256,6 +274,7 @@ export const connectionMachine = setup({
       exit: [
         { type: 'cancelTimer', params: { timer: 'idle' } },
         { type: 'cancelTimer', params: { timer: 'halfClose' } },
+        { type: 'cancelTimer', params: { timer: 'drain' } },
       ],
       on: {
         // Half-close: the pipe passes the FIN on by itself. The first FIN starts a deadline for the pair to
@@ -276,7 +295,15 @@ export const connectionMachine = setup({
         SERVER_CLOSED: { target: 'teardown.closing', actions: 'serverClosed' },
         CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
         SERVER_ERROR: { target: 'teardown.aborting', actions: 'serverFailed' },
-        SHUTDOWN: { target: 'teardown.closing', actions: assign({ reason: 'shutdown' }) },
+        // Drain: the pair goes on until it closes by itself or the deadline; a second drain SHUTDOWN does not
+        // restart the deadline, one with `now` closes at once.
+        SHUTDOWN: [
+          { guard: 'shutdownNow', target: 'teardown.closing', actions: assign({ reason: 'shutdown' }) },
+          { guard: 'notDraining', actions: [assign({ draining: true }), { type: 'startTimer', params: { timer: 'drain' } }] },
+        ],
+        // Only a deadline that was started counts (as for HALF_CLOSE_TIMEOUT).
+        DRAIN_TIMEOUT: { guard: 'isDraining', target: 'teardown.closing', actions: assign({ reason: 'shutdown' }) },
+        REVOKED: { target: 'teardown.aborting', actions: 'revoked' },
       },
     },
     teardown: {

@@ -13,8 +13,9 @@
  * is the same (first reason wins, a `teardown` deadline, done when both sides reported closed) and so are the
  * reasons. What is new: `requesting` (the proxy's reply: PROXY_REPLY_OK, PROXY_DECLINED), and the ways the
  * forwarder says no — it has no reply frame to send its client, so every refusal resets the local client
- * (`aborting`), and a pair whose upstream never answered ends `unreachable`. SHUTDOWN aborts at once: stop()
- * destroys the forwarder's connections, where the proxy lets linked pairs close.
+ * (`aborting`), and a pair whose upstream never answered ends `unreachable`. SHUTDOWN resets a pair not yet
+ * linked; a linked pair drains as the proxy's does: it goes on until it closes by itself, its drain deadline
+ * (DRAIN_TIMEOUT) or a SHUTDOWN with `now`, which then reset it (the forwarder has no graceful stop to offer).
  *
  * Pure: no sockets, timers, files or clocks. Everything nondeterministic arrives as an event (the event log
  * records exactly these) and every side effect is a named action that src/forward/ provides; the defaults below
@@ -107,6 +108,12 @@ export const forwardMachine = setup({
       return event.attempt === context.attempt;
     },
     bothClosed: ({ context }) => !context.clientOpen && !context.serverOpen,
+    shutdownNow: ({ event }) => {
+      assertEvent(event, 'SHUTDOWN');
+      return event.now === true;
+    },
+    isDraining: ({ context }) => context.draining,
+    notDraining: ({ context }) => !context.draining,
   },
 }).createMachine({
   id: 'forward',
@@ -116,6 +123,7 @@ export const forwardMachine = setup({
     upstream: null,
     clientOpen: true,
     serverOpen: false,
+    draining: false,
     reason: null,
     code: null,
     message: null,
@@ -207,6 +215,8 @@ export const forwardMachine = setup({
     },
     forwarding: {
       entry: 'link',
+      // Cancelling a timer that never started is a no-op (src/forward/effects.ts).
+      exit: { type: 'cancelTimer', params: { timer: 'drain' } },
       on: {
         // Half-close: the pipe passes the FIN on by itself; the pair lives until a side closes.
         CLIENT_END: {},
@@ -215,7 +225,11 @@ export const forwardMachine = setup({
         SERVER_CLOSED: { target: 'teardown.closing', actions: 'serverClosed' },
         CLIENT_ERROR: { target: 'teardown.aborting', actions: 'clientFailed' },
         SERVER_ERROR: { target: 'teardown.aborting', actions: 'serverFailed' },
-        SHUTDOWN: { target: 'teardown.aborting', actions: 'shutdown' },
+        SHUTDOWN: [
+          { guard: 'shutdownNow', target: 'teardown.aborting', actions: 'shutdown' },
+          { guard: 'notDraining', actions: [assign({ draining: true }), { type: 'startTimer', params: { timer: 'drain' } }] },
+        ],
+        DRAIN_TIMEOUT: { guard: 'isDraining', target: 'teardown.aborting', actions: 'shutdown' },
       },
     },
     teardown: {

@@ -4,13 +4,15 @@
  *
  *   running ──SHUTDOWN──► stopping ──(every accepted pair finished)──► stopped
  *
+ * As the proxy's root: SHUTDOWN, and a second one with `now`, reach every pair.
+ *
  * A root of its own rather than the proxy's made generic: the two differ only in their child's input and
  * events, and keeping proxy.ts as it is keeps its diagrams and its tests untouched. The children live in an
  * ActorRegistry held by whoever runs the root (src/forward/forwarder.ts, replay, tests), handed to the root's
  * actions with `superviseForwardsWith(registry)`.
  */
 import { assertEvent, assign, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
-import type { ForwardEvent, ForwardInput, ForwardOutput } from '../src/shared/events.js';
+import type { ForwardEvent, ForwardInput, ForwardOutput, ShutdownEvent } from '../src/shared/events.js';
 import { forwardMachine } from './forward.js';
 import { ActorRegistry, type ActorEnd, type RegistryOptions } from './registry.js';
 
@@ -18,7 +20,7 @@ import { ActorRegistry, type ActorEnd, type RegistryOptions } from './registry.j
 export type ForwardAcceptedEvent = { type: 'ACCEPTED' } & ForwardInput;
 export type ForwardChildDoneEvent = DoneActorEvent<ForwardOutput, string>;
 export type ForwardChildErrorEvent = ErrorActorEvent<unknown, string>;
-export type ForwarderEvent = ForwardAcceptedEvent | ForwardEvent | { type: 'SHUTDOWN' } | ForwardChildDoneEvent | ForwardChildErrorEvent;
+export type ForwarderEvent = ForwardAcceptedEvent | ForwardEvent | ShutdownEvent | ForwardChildDoneEvent | ForwardChildErrorEvent;
 
 export interface ForwarderContext {
   /** Pairs spawned. */
@@ -40,8 +42,8 @@ export const forwarderMachine = setup({
     spawnPair: (_, _params: ForwardInput) => {},
     /** Route by pair id; an event for a pair that has finished finds no child and is dropped. */
     routeToPair: () => {},
-    /** SHUTDOWN to every child (`id` empty) or to one. */
-    shutdownPairs: (_, _params: { id: string }) => {},
+    /** SHUTDOWN (with `now` when given) to every child (`id` empty) or to one. */
+    shutdownPairs: (_, _params: { id: string; now: boolean }) => {},
     forgetPair: (_, _params: ActorEnd<ForwardOutput>) => {},
     countAccepted: assign({ accepted: ({ context }) => context.accepted + 1 }),
     countFinished: assign({ finished: ({ context }) => context.finished + 1 }),
@@ -71,16 +73,17 @@ export const forwarderMachine = setup({
       },
     },
     stopping: {
-      entry: { type: 'shutdownPairs', params: { id: '' } },
+      entry: { type: 'shutdownPairs', params: ({ event }) => ({ id: '', now: isNow(event) }) },
       always: { guard: 'allFinished', target: 'stopped' },
       on: {
+        SHUTDOWN: { actions: { type: 'shutdownPairs', params: ({ event }) => ({ id: '', now: isNow(event) }) } },
         // A client accepted just before the listeners closed: give it its actor, then stop it.
         ACCEPTED: {
           guard: 'isNewPair',
           actions: [
             { type: 'spawnPair', params: ({ event }) => inputOf(event) },
             'countAccepted',
-            { type: 'shutdownPairs', params: ({ event }) => ({ id: inputOf(event).id }) },
+            { type: 'shutdownPairs', params: ({ event }) => ({ id: inputOf(event).id, now: false }) },
           ],
         },
       },
@@ -94,6 +97,11 @@ export type ForwarderMachine = typeof forwarderMachine;
 function inputOf(event: ForwarderEvent): ForwardInput {
   assertEvent(event, 'ACCEPTED');
   return { id: event.id, peer: event.peer, local: event.local, target: event.target, proxy: event.proxy, addresses: event.addresses };
+}
+
+function isNow(event: ForwarderEvent): boolean {
+  assertEvent(event, 'SHUTDOWN');
+  return event.now === true;
 }
 
 function childEnd(event: ForwarderEvent): ActorEnd<ForwardOutput> {
@@ -118,8 +126,11 @@ export function superviseForwardsWith(registry: ForwardRegistry) {
       routeToPair: ({ event }) => {
         if (namesAPair(event)) registry.send(event);
       },
-      shutdownPairs: (_, { id }) =>
-        id === '' ? registry.broadcast({ type: 'SHUTDOWN', id: '' }) : registry.send({ type: 'SHUTDOWN', id }),
+      shutdownPairs: (_, { id, now }) => {
+        const event = now ? { type: 'SHUTDOWN' as const, id, now } : { type: 'SHUTDOWN' as const, id };
+        if (id === '') registry.broadcast(event);
+        else registry.send(event);
+      },
       forgetPair: (_, end) => registry.forget(end),
     },
     guards: {

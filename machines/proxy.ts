@@ -4,13 +4,16 @@
  *
  *   running ──SHUTDOWN──► stopping ──(every accepted pair finished)──► stopped
  *
+ * SHUTDOWN is passed to every pair; a second one (`now`: close linked pairs at once) too. A linked pair drains
+ * on the first (machines/connection.ts), so `stopping` lasts until the last one has closed.
+ *
  * Pure like the connection machine, and its context is plain data (two counters): the children live in a
  * ConnectionRegistry that whoever runs the root holds (the runtime, replay, tests) and hands to the root's
  * actions with `superviseWith(registry)` (./registry.ts). The bare machine spawns nothing: diagrams read it.
  */
 import { assertEvent, assign, setup, type ActorRefFrom, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput } from './connection.js';
-import type { ConfigLoadedEvent, ConnectionOutput } from '../src/shared/events.js';
+import type { ConfigLoadedEvent, ConnectionOutput, ShutdownEvent } from '../src/shared/events.js';
 
 export type AcceptedEvent = { type: 'ACCEPTED' } & ConnectionInput;
 /** What XState sends the parent when a child reaches its final state, or fails. */
@@ -19,7 +22,7 @@ export type ChildErrorEvent = ErrorActorEvent<unknown, string>;
 export type ProxyEvent =
   | AcceptedEvent
   | ConnectionEvent
-  | { type: 'SHUTDOWN' }
+  | ShutdownEvent
   | ConfigLoadedEvent
   | ChildDoneEvent
   | ChildErrorEvent;
@@ -51,8 +54,8 @@ export const proxyMachine = setup({
     /** Route by connection id. An event for a pair that has already finished (a late close, a timer that raced
      * its cancellation) finds no child and is dropped: the pair's story ended with its final state. */
     routeToConnection: () => {},
-    /** SHUTDOWN to every child (`id` empty) or to one. */
-    shutdownConnections: (_, _params: { id: string }) => {},
+    /** SHUTDOWN (with `now` when given) to every child (`id` empty) or to one. */
+    shutdownConnections: (_, _params: { id: string; now: boolean }) => {},
     /** Forget an ended child and report how it ended. */
     forgetConnection: (_, _params: ChildEnd) => {},
     countAccepted: assign({ accepted: ({ context }) => context.accepted + 1 }),
@@ -105,16 +108,19 @@ export const proxyMachine = setup({
       },
     },
     stopping: {
-      entry: { type: 'shutdownConnections', params: { id: '' } },
+      entry: { type: 'shutdownConnections', params: ({ event }) => ({ id: '', now: isNow(event) }) },
       always: { guard: 'allFinished', target: 'stopped' },
       on: {
+        // While linked pairs drain: a second SHUTDOWN (`now`: close them at once) reaches them too.
+        SHUTDOWN: { actions: { type: 'shutdownConnections', params: ({ event }) => ({ id: '', now: isNow(event) }) } },
         // A socket accepted just before the listeners closed: give it its actor, then tell it to decline.
         ACCEPTED: {
           guard: 'isNewConnection',
           actions: [
             { type: 'spawnConnection', params: ({ event }) => inputOf(event) },
             'countAccepted',
-            { type: 'shutdownConnections', params: ({ event }) => ({ id: inputOf(event).id }) },
+            // Not linked yet: declined whether or not the shutdown is `now`.
+            { type: 'shutdownConnections', params: ({ event }) => ({ id: inputOf(event).id, now: false }) },
           ],
         },
       },
@@ -126,6 +132,11 @@ export const proxyMachine = setup({
 function inputOf(event: ProxyEvent): ConnectionInput {
   assertEvent(event, 'ACCEPTED');
   return { id: event.id, peer: event.peer, local: event.local };
+}
+
+function isNow(event: ProxyEvent): boolean {
+  assertEvent(event, 'SHUTDOWN');
+  return event.now === true;
 }
 
 function childEnd(event: ChildDoneEvent | ChildErrorEvent): ChildEnd {

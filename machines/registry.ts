@@ -139,8 +139,12 @@ export function superviseWith(registry: ConnectionRegistry) {
       routeToConnection: ({ event }) => {
         if (namesAPair(event)) registry.send(event);
       },
-      shutdownConnections: (_, { id }) =>
-        id === '' ? registry.broadcast({ type: 'SHUTDOWN', id: '' }) : registry.send({ type: 'SHUTDOWN', id }),
+      shutdownConnections: (_, { id, now }) => {
+        // `now` only when set, so a drain SHUTDOWN reads (and is recorded) as it always was.
+        const event = now ? { type: 'SHUTDOWN' as const, id, now } : { type: 'SHUTDOWN' as const, id };
+        if (id === '') registry.broadcast(event);
+        else registry.send(event);
+      },
       forgetConnection: (_, end) => registry.forget(end),
     },
     guards: {

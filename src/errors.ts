@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   /** DER the proxy reads itself (pathLen, CRL fields) is malformed; callers report it under their own code. */
   der: ['ERR_DER'],
   privileges: ['ERR_PRIVILEGES'],
+  /** `[proxy] pidFile` at start, and `mxproxy reload` finding the running proxy through it. */
+  pidFile: ['ERR_PID_FILE'],
   /** A bad request frame is the reply code ERR_BAD_REQUEST itself; a bad reply frame is only ever seen by a client. */
   protocol: [ReplyCode.BAD_REQUEST, 'ERR_BAD_REPLY'],
   /** The proxy's decline: one of the reply codes. */
@@ -185,5 +187,14 @@ export class PrivilegeError extends MxError {
   declare readonly code: CodesOf<'privileges'>;
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_PRIVILEGES', message, options);
+  }
+}
+
+/** The pid file cannot be written (another proxy runs with it), or `mxproxy reload` finds no running proxy through it. */
+export class PidFileError extends MxError {
+  override name = 'PidFileError';
+  declare readonly code: CodesOf<'pidFile'>;
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_PID_FILE', message, options);
   }
 }

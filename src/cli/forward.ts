@@ -1,4 +1,7 @@
-/** `mxproxy forward`: local ports for unmodified TCP clients, each connection forwarded through the proxy. */
+/**
+ * `mxproxy forward`: local ports for unmodified TCP clients, each connection forwarded through the proxy. SIGHUP
+ * re-reads the -c file's [client] section; SIGTERM/SIGINT drain, as for `mxproxy start`.
+ */
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import {
@@ -16,7 +19,7 @@ import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { logEffectiveConfig, openLogger } from './logging.js';
-import { stopOnSignal } from './stopSignals.js';
+import { handleSignals } from './stopSignals.js';
 
 interface ForwardOptions {
   config?: string;
@@ -108,7 +111,17 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
 
   // Forwarded bytes churn Buffers; in the background, see the module for why.
   void raiseMallocTrimThreshold();
-  const started = stopOnSignal<Forwarder>(logger, (forwarder) => void stopAndExit(forwarder, logger));
+  let exiting = false;
+  const started = handleSignals<Forwarder>(logger, {
+    stop: (forwarder, drain) => {
+      const stopped = forwarder.stop({ drain });
+      if (exiting) return;
+      exiting = true;
+      void stopped.then(() => exit(logger));
+    },
+    // With flags alone there is no file to read again: SIGHUP is then logged and ignored.
+    ...(o.config !== undefined ? { reload: (forwarder: Forwarder) => void forwarder.reload() } : {}),
+  });
   let forwarder: Forwarder;
   try {
     const tls = config.proxy && config.tls ? loadTlsMaterial(config.tls) : undefined;
@@ -121,8 +134,7 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
   started(forwarder);
 }
 
-async function stopAndExit(forwarder: Forwarder, logger: Logger): Promise<void> {
-  await forwarder.stop();
+async function exit(logger: Logger): Promise<void> {
   await closeLogger(logger);
   process.exit(0);
 }

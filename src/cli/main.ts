@@ -19,6 +19,7 @@ const program = new Command()
  */
 const COMMANDS: Record<string, (program: Command) => Promise<void>> = {
   start: async (p) => registerStart(p),
+  reload: async (p) => (await import('./reload.js')).registerReloadCommand(p),
   forward: async (p) => (await import('./forward.js')).registerForwardCommand(p),
   certs: async (p) => (await import('./certs.js')).registerCertsCommand(p),
   replay: async (p) => (await import('./replay.js')).registerReplayCommand(p),

@@ -1,4 +1,4 @@
-/** `mxproxy start`: run the proxy until SIGTERM/SIGINT. */
+/** `mxproxy start`: run the proxy until SIGTERM/SIGINT (draining linked pairs), reloading on SIGHUP. */
 import { describeConfig, loadProxyConfig, PROXY_KEYS, PROXY_SECTION, type ProxyConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
@@ -6,7 +6,7 @@ import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
 import { logEffectiveConfig, openLogger } from './logging.js';
-import { stopOnSignal } from './stopSignals.js';
+import { handleSignals } from './stopSignals.js';
 
 export interface StartOptions {
   config: string;
@@ -58,7 +58,11 @@ export async function startCommand(opts: StartOptions): Promise<void> {
 
   // Forwarded bytes churn Buffers; in the background, see the module for why.
   void raiseMallocTrimThreshold();
-  const started = stopOnSignal<ProxyHandle>(logger, (proxy) => void proxy.stop());
+  const started = handleSignals<ProxyHandle>(logger, {
+    stop: (proxy, drain) => void proxy.stop({ drain }),
+    // The proxy logs the outcome: the configuration in force, or every problem and `reload rejected`.
+    reload: (proxy) => void proxy.reload(),
+  });
   let proxy: ProxyHandle;
   try {
     proxy = await startProxy({ config, logger, reportDispatch: opts.report === 'dispatch' });

@@ -1,25 +1,43 @@
 /**
- * SIGTERM/SIGINT for a long-running command, taken before the service starts: a signal that arrives while it
- * is starting (a supervisor that saw the "listening" line) stops it once it is up, instead of killing the
- * process by the default action without a graceful stop.
+ * The signals of a long-running command, taken before the service starts: a signal that arrives while it is
+ * starting (a supervisor that saw the "listening" line) acts once it is up, instead of the default action
+ * killing the process (SIGHUP's default too: without a handler a reload would end the proxy).
+ *
+ *   SIGTERM, SIGINT   stop; linked pairs drain (drainTimeout)
+ *   the second one    close what is left at once
+ *   SIGHUP            reload the configuration (ignored while starting and while stopping)
  */
 import type { Logger } from '../log.js';
 
-/** Installs the handlers now; call the returned function with the service once it has started. `stop` runs
- * once, when both have happened. */
-export function stopOnSignal<T>(logger: Logger, stop: (service: T) => void): (service: T) => void {
+export interface ServiceControl<T> {
+  /** `drain`: the first stop signal; false: a second one. */
+  stop(service: T, drain: boolean): void;
+  /** Absent: SIGHUP is logged and ignored. */
+  reload?: (service: T) => void;
+}
+
+/** Installs the handlers now; call the returned function with the service once it has started. */
+export function handleSignals<T>(logger: Logger, control: ServiceControl<T>): (service: T) => void {
   let service: T | undefined;
-  let signalled = false;
-  const onSignal = (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    logger.info(`${signal}: stopping`);
-    if (service !== undefined) stop(service);
+  let stops = 0;
+  const onStop = (signal: string) => {
+    stops++;
+    if (stops > 2) return;
+    logger.info(stops === 1 ? `${signal}: stopping (send it again to close linked pairs at once)` : `${signal} again: closing linked pairs now`);
+    if (service !== undefined) control.stop(service, stops === 1);
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  const onHangup = () => {
+    if (service === undefined) logger.warn('SIGHUP while starting: ignored, the configuration just read is the newest');
+    else if (stops > 0) logger.warn('SIGHUP while stopping: ignored');
+    else if (control.reload) control.reload(service);
+    else logger.warn('SIGHUP: this command has nothing to reload; ignored');
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGHUP', onHangup);
   return (started) => {
     service = started;
-    if (signalled) stop(started);
+    if (stops >= 1) control.stop(started, true);
+    if (stops >= 2) control.stop(started, false);
   };
 }

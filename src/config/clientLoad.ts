@@ -90,6 +90,7 @@ export function describeClientConfig(c: ClientConfig): string {
   } else {
     lines.push('# eventLog: not set (no event log)');
   }
+  lines.push(`drainTimeout = ${c.drainTimeout}${c.drainTimeout === DEFAULTS.drainTimeout ? '  # default' : ''}`);
   const log = renderLogKeys(c.log);
   for (const { name } of LOG_KEY_DOCS.client) {
     const { values, isDefault } = log[name];

@@ -38,6 +38,7 @@ export type ClientKeyName =
   | 'eventLogLevel'
   | 'eventLogMaxBytes'
   | 'eventLogFiles'
+  | 'drainTimeout'
   | LogKeyName;
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
@@ -139,6 +140,19 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
     description: "The forwarder's event log files kept, the current one included; the oldest is deleted at rotation.",
     example: 'eventLogFiles = 5',
   },
+  {
+    name: 'drainTimeout',
+    type: 'number',
+    syntax: 'drainTimeout = <ms>',
+    default: String(DEFAULTS.drainTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.drainTimeout,
+    description:
+      'On SIGTERM the forwarder stops listening, resets connections not yet linked and lets linked ones go on ' +
+      'for up to this many milliseconds; those still open then are reset (reason shutdown). A second SIGTERM or ' +
+      'SIGINT resets them at once. 0: at once.',
+    example: 'drainTimeout = 30000',
+  },
   ...LOG_KEY_DOCS.client,
 ];
 
@@ -166,6 +180,8 @@ export interface ClientConfig {
   eventLog: EventLogConfig | undefined;
   /** Where the forwarder's log lines go besides stdout. */
   log: LogConfig;
+  /** ms linked pairs may go on after SIGTERM. */
+  drainTimeout: number;
 }
 
 export interface ClientSectionOptions {
@@ -242,6 +258,7 @@ export function buildClientConfig(
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
   const eventLogNumbers: { eventLogMaxBytes?: number; eventLogFiles?: number } = {};
+  let drainTimeout: number | undefined;
   const forwards: ForwardRule[] = [];
   const forwardEntries: ConfigEntry[] = [];
   const listenSeen = new Map<string, number>();
@@ -333,6 +350,12 @@ export function buildClientConfig(
         else issue(e, firstMessage(r.error));
         break;
       }
+      case 'drainTimeout': {
+        const r = NUMBER_SCHEMAS.drainTimeout.safeParse(v);
+        if (r.success) drainTimeout = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
       case 'forward': {
         const rule = readForward(String(v), e, file, issue);
         if (!rule) break;
@@ -401,6 +424,7 @@ export function buildClientConfig(
         }
       : undefined,
     log: log.config(),
+    drainTimeout: drainTimeout ?? DEFAULTS.drainTimeout,
   };
   return { config, issues };
 }

@@ -167,6 +167,9 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
   logFiles: (c) => renderLogKeys(c.log).logFiles,
   syslog: (c) => renderLogKeys(c.log).syslog,
   syslogFacility: (c) => renderLogKeys(c.log).syslogFacility,
+  pidFile: (c) => ({ values: c.pidFile ? [quote(c.pidFile)] : [], isDefault: false }),
+  onRuleChange: (c) => ({ values: [quote(c.onRuleChange)], isDefault: c.onRuleChange === DEFAULTS.onRuleChange }),
+  drainTimeout: (c) => ({ values: [String(c.drainTimeout)], isDefault: c.drainTimeout === DEFAULTS.drainTimeout }),
 };
 
 const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
@@ -182,6 +185,7 @@ const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   maxConnections: () => `not set: derived from the open-files limit, ${describeDerivedMaxConnections()}`,
   maxConnectionsPerIdentity: 'not set (no limit)',
   maxConnectionsPerServer: 'not set (no limit)',
+  pidFile: 'not set (no pid file: `mxproxy reload` needs one; SIGHUP works without)',
 };
 
 function describeKey(doc: KeyDoc<ProxyKeyName>, c: ProxyConfig): string[] {

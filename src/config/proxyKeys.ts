@@ -35,7 +35,10 @@ export type ProxyKeyName =
   | 'maxPendingPerSource'
   | 'connectRate'
   | 'maxConnectionsPerIdentity'
-  | 'maxConnectionsPerServer';
+  | 'maxConnectionsPerServer'
+  | 'pidFile'
+  | 'onRuleChange'
+  | 'drainTimeout';
 
 export type { KeyDoc } from './types.js';
 
@@ -57,6 +60,7 @@ export const NUMBER_BOUNDS = {
   maxPendingPerSource: { min: 1, max: 1_000_000 },
   maxConnectionsPerIdentity: { min: 1, max: 1_000_000 },
   maxConnectionsPerServer: { min: 1, max: 1_000_000 },
+  drainTimeout: { min: 0, max: 3_600_000 },
 } as const;
 
 export type NumberKey = keyof typeof NUMBER_BOUNDS;
@@ -94,8 +98,8 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
     repeatable: false,
     description:
       'Certificate revocation lists (PEM, one or more), one from each CA in the sslCertificate CA file. A client ' +
-      'certificate listed in them is refused (tls-failed:CERT_REVOKED). Read at start: a new CRL needs a ' +
-      'restart. Relative to the config file. Unset: no revocation check.',
+      'certificate listed in them is refused (tls-failed:CERT_REVOKED). Read at start and at each reload ' +
+      '(SIGHUP). Relative to the config file. Unset: no revocation check.',
     example: 'sslCrl = "certs/crl.pem"',
   },
   {
@@ -355,6 +359,46 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
       'Pairs (connecting or linked) to each server entry, all its addresses together; one more is declined with ' +
       'ERR_OVERLOADED. Unset: no limit.',
     example: 'maxConnectionsPerServer = 200',
+  },
+  {
+    name: 'pidFile',
+    type: 'string',
+    syntax: 'pidFile = "<file>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'The proxy writes its process id here at start and removes the file when it stops; `mxproxy reload -c ' +
+      '<config>` reads it to signal the running proxy. Relative to the config file; a missing directory is ' +
+      'created at start (its parent must exist), owned by user when that is set. Written before the switch to ' +
+      'user, so that account must be able to write the directory for the file to be removed at stop. Changing ' +
+      'it needs a restart. Unset: no pid file.',
+    example: 'pidFile = "/run/mxproxy/mxproxy.pid"',
+  },
+  {
+    name: 'onRuleChange',
+    type: 'string',
+    syntax: 'onRuleChange = "close" | "keep"',
+    default: `"${DEFAULTS.onRuleChange}"`,
+    repeatable: false,
+    description:
+      'What a reload (SIGHUP) does to established pairs. "close": every pair, connecting or linked, whose ' +
+      'identity the new allow rules no longer let reach its target is closed (reason revoked:rule), and so is ' +
+      'every pair whose client certificate the new CRL revokes or that has expired (revoked:certificate). ' +
+      '"keep": established pairs are left alone; the new rules, certificates and CRL apply to new connections only.',
+    example: 'onRuleChange = "close"',
+  },
+  {
+    name: 'drainTimeout',
+    type: 'number',
+    syntax: 'drainTimeout = <ms>',
+    default: String(DEFAULTS.drainTimeout),
+    repeatable: false,
+    ...NUMBER_BOUNDS.drainTimeout,
+    description:
+      'On SIGTERM the proxy stops accepting, declines pending requests with ERR_SHUTTING_DOWN and lets linked ' +
+      'pairs go on for up to this many milliseconds; pairs still open then are closed (reason shutdown). A ' +
+      'second SIGTERM or SIGINT closes them at once. 0: close them at once.',
+    example: 'drainTimeout = 30000',
   },
 ];
 

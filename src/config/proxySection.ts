@@ -27,7 +27,9 @@ import {
 import { suggestKey } from './suggest.js';
 import {
   DEFAULTS,
+  RULE_CHANGE_POLICIES,
   type AllowRule,
+  type RuleChangePolicy,
   type ConfigIssue,
   type ProxyConfig,
   type RunAs,
@@ -74,6 +76,8 @@ export function buildProxyConfig(
   let eventLogPath: string | undefined;
   let eventLogLevel: EventLogLevel | undefined;
   let crlFile: string | undefined;
+  let pidFile: string | undefined;
+  let onRuleChange: RuleChangePolicy | undefined;
   const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
   let connectRate: Rate | null | undefined;
   const log = new LogEntries(file, baseDir, checkFiles);
@@ -224,6 +228,31 @@ export function buildProxyConfig(
         }
         break;
       }
+      case 'pidFile': {
+        const p = String(v).trim();
+        if (p === '') {
+          issue(e, 'pidFile needs a file name, e.g. pidFile = "/run/mxproxy/mxproxy.pid"; leave the entry out for no pid file');
+          break;
+        }
+        pidFile = path.resolve(baseDir, p);
+        if (checkFiles) {
+          // As for the event log: a missing directory is created at start, its parent must exist.
+          const dir = path.dirname(pidFile);
+          const problem = !fs.existsSync(path.dirname(dir))
+            ? `pidFile directory ${dir} does not exist, nor its parent`
+            : fs.existsSync(pidFile) && !fs.statSync(pidFile).isFile()
+              ? `pidFile ${pidFile} exists and is not a regular file`
+              : undefined;
+          if (problem) issue(e, problem);
+        }
+        break;
+      }
+      case 'onRuleChange': {
+        const policy = RULE_CHANGE_POLICIES.find((p) => p === v);
+        if (policy) onRuleChange = policy;
+        else issue(e, `onRuleChange must be one of ${RULE_CHANGE_POLICIES.map((p) => `"${p}"`).join(', ')}`);
+        break;
+      }
       case 'eventLogLevel': {
         const level = EVENT_LOG_LEVELS.find((l) => l === v);
         if (level) eventLogLevel = level;
@@ -257,7 +286,8 @@ export function buildProxyConfig(
       case 'maxPendingHandshakes':
       case 'maxPendingPerSource':
       case 'maxConnectionsPerIdentity':
-      case 'maxConnectionsPerServer': {
+      case 'maxConnectionsPerServer':
+      case 'drainTimeout': {
         const r = NUMBER_SCHEMAS[doc.name].safeParse(v);
         if (!r.success) {
           issue(e, firstMessage(r.error));
@@ -320,6 +350,9 @@ export function buildProxyConfig(
     maxConnectionsPerIdentity: numbers.maxConnectionsPerIdentity,
     maxConnectionsPerServer: numbers.maxConnectionsPerServer,
     log: log.config(),
+    pidFile,
+    onRuleChange: onRuleChange ?? DEFAULTS.onRuleChange,
+    drainTimeout: numbers.drainTimeout ?? DEFAULTS.drainTimeout,
   };
   return { config, issues };
 }

@@ -79,7 +79,16 @@ export interface ProxyConfig {
   runAs: RunAs | undefined;
   /** Where log lines go besides stdout. */
   log: LogConfig;
+  /** Where the process id is written at start (absolute path); undefined: nowhere. */
+  pidFile: string | undefined;
+  /** What a reload does to established pairs the new rules or CRL no longer admit. */
+  onRuleChange: RuleChangePolicy;
+  /** ms linked pairs may go on after SIGTERM before they are closed; 0: closed at once. */
+  drainTimeout: number;
 }
+
+export type RuleChangePolicy = 'close' | 'keep';
+export const RULE_CHANGE_POLICIES: readonly RuleChangePolicy[] = ['close', 'keep'];
 
 /** An account resolved from the user and group entries (names for messages, ids for setuid/setgid). */
 export interface RunAs {
@@ -164,6 +173,8 @@ export const DEFAULTS = {
   maxPendingHandshakes: 512,
   maxPendingPerSource: 32,
   connectRate: { count: 20, per: 's', burst: 40 } as Rate,
+  onRuleChange: 'close' as RuleChangePolicy,
+  drainTimeout: 30_000,
 } as const;
 
 /** One problem found in a config file. */

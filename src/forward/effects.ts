@@ -45,15 +45,18 @@ export interface ForwardStats {
 export interface ForwardEffectsDeps {
   pairs: Map<string, ForwardPair>;
   bus: EventBus<ForwarderEvent>;
-  /** Client certificate, key and CA for the proxy; undefined when it is switched off. */
-  tls: TlsMaterial | undefined;
+  /** Client certificate, key and CA for the proxy (undefined when it is switched off), in force at each dial. */
+  tls: () => TlsMaterial | undefined;
   /** Sessions to resume with, when dialling the proxy. */
   sessionCache?: TlsSessionCache | undefined;
   clock: Clock;
   logger: Logger;
   stats: ForwardStats;
-  /** ms of one dial attempt (through the proxy: with its reply), and of a closing pair's flush. */
-  connectTimeout: number;
+  /** ms of one dial attempt (through the proxy: with its reply), read when it starts (a reload changes it). */
+  connectTimeout: () => number;
+  /** ms a linked pair may go on after a drain SHUTDOWN. */
+  drainTimeout: () => number;
+  /** ms of a closing pair's flush. */
   teardownMs: number;
   /** Sees every forwarded chunk (event log at traffic/payload level); unset, nothing is added per chunk. */
   onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
@@ -99,13 +102,16 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
       const previous = p.timers[timer];
       if (previous) clock.clearTimeout(previous);
       const attempt = context.attempt;
-      p.timers[timer] = clock.setTimeout(
-        () => {
-          delete p.timers[timer];
-          bus.emit(timer === 'connect' ? { type: 'CONNECT_TIMEOUT', id: p.id, attempt } : { type: 'TEARDOWN_TIMEOUT', id: p.id });
-        },
-        timer === 'connect' ? deps.connectTimeout : deps.teardownMs,
-      );
+      const [ms, event] =
+        timer === 'connect'
+          ? [deps.connectTimeout(), { type: 'CONNECT_TIMEOUT' as const, id: p.id, attempt }]
+          : timer === 'drain'
+            ? [deps.drainTimeout(), { type: 'DRAIN_TIMEOUT' as const, id: p.id }]
+            : [deps.teardownMs, { type: 'TEARDOWN_TIMEOUT' as const, id: p.id }];
+      p.timers[timer] = clock.setTimeout(() => {
+        delete p.timers[timer];
+        bus.emit(event);
+      }, ms);
     }),
 
     cancelTimer: guarded<{ timer: ForwardTimerName }>('cancelTimer', (p, _args, { timer }) => {
@@ -123,10 +129,11 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
         );
         return;
       }
-      if (!deps.tls) throw new InternalError('a dial through the proxy without a client certificate');
+      const tls = deps.tls();
+      if (!tls) throw new InternalError('a dial through the proxy without a client certificate');
       p.dial = dialProxy(
         address,
-        deps.tls,
+        tls,
         (socket) => connected(p, socket, attempt, address),
         (err) => failed(p, attempt, address, errorCode(err), err.message),
         { sessionCache: deps.sessionCache },

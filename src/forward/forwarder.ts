@@ -7,22 +7,28 @@
  * root (machines/forwarder.ts); every input — accepts, socket lifecycle, dial outcomes, the proxy's reply,
  * timers from the injected clock — enters through one RxJS stream (EventBus), which the event log taps; the
  * machine decides dial, failover and teardown, src/forward/effects.ts carries them out.
+ *
+ * reload() (SIGHUP) puts a new [client] section in force: new forwards start listening, removed ones stop
+ * listening (their open pairs go on until they end), a changed target, direct addresses, mxProxy, certificate or
+ * connectTimeout applies to the next connection. A forward is the same forward while its listen address is.
+ * stop({ drain: true }) lets linked pairs finish within drainTimeout; stop() resets them at once.
  */
 import net from 'node:net';
 import { createActor, type Actor } from 'xstate';
 import { forwardMachine } from '../../machines/forward.js';
 import { ForwardRegistry, forwarderMachine, superviseForwardsWith, type ForwarderEvent } from '../../machines/forwarder.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { ClientConfig, ForwardRule } from '../config/index.js';
+import { formatIssue, type ClientConfig, type ForwardRule } from '../config/index.js';
 import { TlsMaterialError } from '../errors.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import type { Logger } from '../log.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import { EventBus } from '../proxy/bus.js';
-import { formatHostPort, type HostPort } from '../shared/address.js';
+import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
 import { TlsSessionCache } from '../client/sessionCache.js';
 import { createForwardEffects, type ForwardPair, type ForwardStats } from './effects.js';
+import { readClientForReload } from './reload.js';
 
 export interface ForwarderOptions {
   config: ClientConfig;
@@ -46,12 +52,27 @@ export interface ForwarderStats {
   refused: number;
 }
 
+export interface ForwarderReloadSource {
+  config: ClientConfig;
+  /** Client certificate, key and CA; required unless the proxy is off. */
+  tls: TlsMaterial | undefined;
+}
+
+export type ForwarderReloadResult =
+  | { ok: true; added: number; removed: number; changed: number }
+  | { ok: false; problems: string[] };
+
 export interface Forwarder {
-  /** The bound local addresses, in config order (port 0 in the config resolves here). */
-  addresses: { target: string; address: HostPort }[];
+  /** The bound local addresses, in config order (port 0 in the config resolves here); a reload changes them. */
+  readonly addresses: { target: string; address: HostPort }[];
   stats(): ForwarderStats;
-  /** Stops listening and destroys open connections. */
-  stop(): Promise<void>;
+  /**
+   * Stops listening; resets connections not yet linked, and linked ones too unless `drain` (then they may go on
+   * for up to drainTimeout ms). A stop() without drain while a drain runs resets the rest at once.
+   */
+  stop(opts?: { drain?: boolean }): Promise<void>;
+  /** Re-reads the config file given at start (or takes `source`); a config with problems is rejected, logged. */
+  reload(source?: ForwarderReloadSource): Promise<ForwarderReloadResult>;
   /** The root supervisor actor (inspection); each pair is in its system under its id. */
   readonly root: Actor<typeof forwarderMachine>;
   /** The event log, when config.eventLog is set. */
@@ -69,11 +90,38 @@ function listen(server: net.Server, at: HostPort): Promise<HostPort> {
   });
 }
 
+/** One forward's listener; `rule` is read at each accept, so a reload changes what the next connection gets. */
+interface Listener {
+  rule: ForwardRule;
+  server: net.Server;
+  bound: HostPort;
+}
+
+/**
+ * Forwards by listen address: what a reload matches. Port 0 (any free port) cannot be matched by address, so
+ * such forwards are matched by their order among those of the same host.
+ */
+function forwardKeys(forwards: readonly ForwardRule[]): string[] {
+  const seen = new Map<string, number>();
+  return forwards.map((f) => {
+    const key = addressKey(f.listen);
+    if (f.listen.port !== 0) return key;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    return `${key}#${n}`;
+  });
+}
+
+const sameRule = (a: ForwardRule, b: ForwardRule): boolean =>
+  a.target === b.target && a.direct.map(formatHostPort).join(' ') === b.direct.map(formatHostPort).join(' ');
+
 export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder> {
-  const { config, logger } = opts;
+  const { logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const proxy = config.proxy;
-  if (proxy && !opts.tls) {
+  // The configuration in force: read at each accept and each dial, so a reload swaps this and nothing else.
+  const live = { config: opts.config, tls: opts.tls };
+  const config = opts.config;
+  if (config.proxy && !opts.tls) {
     throw new TlsMaterialError('ERR_TLS_SETUP', 'the forwarder needs a client certificate to use the proxy (sslCertificate)');
   }
 
@@ -102,13 +150,14 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
   const effects = createForwardEffects({
     pairs,
     bus,
-    tls: opts.tls,
-    // One cache for the forwarder's life: every pair after the first resumes the TLS session to the proxy.
-    sessionCache: proxy ? (opts.sessionCache ?? new TlsSessionCache()) : undefined,
+    tls: () => live.tls,
+    // One cache for the forwarder's life (used only when it dials the proxy): every pair after the first resumes.
+    sessionCache: opts.sessionCache ?? new TlsSessionCache(),
     clock,
     logger,
     stats: counts,
-    connectTimeout: config.connectTimeout,
+    connectTimeout: () => live.config.connectTimeout,
+    drainTimeout: () => live.config.drainTimeout,
     teardownMs: opts.graceMs ?? 2000,
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
@@ -140,11 +189,19 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     root.send(event);
   });
 
+  const viaOf = (rule: ForwardRule): string => {
+    const proxy = live.config.proxy;
+    return proxy ? `proxy ${formatHostPort(proxy)}` : `direct ${rule.direct.map(formatHostPort).join(' ')}`;
+  };
   let nextId = 0;
-  const onConnection = (rule: ForwardRule, via: string, local: string) => (socket: net.Socket) => {
+  const onConnection = (listener: Listener) => (socket: net.Socket) => {
     // The client may speak first: its bytes wait in the kernel until the upstream is linked.
     socket.pause();
     socket.setNoDelay(true);
+    const { rule } = listener;
+    const proxy = live.config.proxy;
+    const via = viaOf(rule);
+    const local = formatHostPort(listener.bound);
     const id = (++nextId).toString(36);
     const peer = formatHostPort({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     counts.accepted++;
@@ -166,46 +223,144 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     bus.attach(lifecycle$(socket, 'client', id));
   };
 
-  const servers: net.Server[] = [];
-  const addresses: Forwarder['addresses'] = [];
-  try {
-    for (const rule of config.forwards) {
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true });
-      servers.push(server);
-      const via = proxy ? `proxy ${formatHostPort(proxy)}` : `direct ${rule.direct.map(formatHostPort).join(' ')}`;
-      const bound = await listen(server, rule.listen);
-      server.on('connection', onConnection(rule, via, formatHostPort(bound)));
-      addresses.push({ target: rule.target, address: bound });
-      logger.info(`forwarding ${formatHostPort(bound)} → ${rule.target} via ${via}`);
+  /** In config order; a reload rebuilds it. */
+  let listeners = new Map<string, Listener>();
+  /** Listeners a reload removed, still closing (their servers wait for their open sockets). */
+  const retired: Promise<void>[] = [];
+  /** Opens the listeners of `rules` (keys alongside); on a failure closes those it opened and throws. */
+  const open = async (rules: { key: string; rule: ForwardRule }[]): Promise<Map<string, Listener>> => {
+    const opened = new Map<string, Listener>();
+    try {
+      for (const { key, rule } of rules) {
+        const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+        const listener: Listener = { rule, server, bound: rule.listen };
+        opened.set(key, listener);
+        listener.bound = await listen(server, rule.listen);
+      }
+    } catch (err) {
+      for (const l of opened.values()) l.server.close();
+      throw err;
     }
+    for (const l of opened.values()) l.server.on('connection', onConnection(l));
+    return opened;
+  };
+  const announce = (l: Listener) => logger.info(`forwarding ${formatHostPort(l.bound)} → ${l.rule.target} via ${viaOf(l.rule)}`);
+  try {
+    const keys = forwardKeys(config.forwards);
+    listeners = await open(config.forwards.map((rule, i) => ({ key: keys[i]!, rule })));
+    for (const l of listeners.values()) announce(l);
   } catch (err) {
-    for (const s of servers) s.close();
     subscription.unsubscribe();
     root.stop();
     await recorder?.close();
     process.off('exit', flushOnExit);
     throw err;
   }
-  if (!proxy) {
-    logger.warn('mxProxy is "none": the proxy is switched off, connecting straight to each target (no TLS, no authorization)');
-  }
+  const warnProxyOff = () => {
+    if (!live.config.proxy) {
+      logger.warn('mxProxy is "none": the proxy is switched off, connecting straight to each target (no TLS, no authorization)');
+    }
+  };
+  warnProxyOff();
 
   let stopping: Promise<void> | undefined;
+  let draining = false;
+  const stop = (stopOpts: { drain?: boolean } = {}): Promise<void> => {
+    const drain = stopOpts.drain === true;
+    if (stopping) {
+      if (draining && !drain) {
+        draining = false;
+        logger.info(`resetting the ${pairs.size} remaining connection(s) now`);
+        bus.emit({ type: 'SHUTDOWN', now: true });
+      }
+      return stopping;
+    }
+    draining = drain;
+    stopping = (async () => {
+      const closing = [...listeners.values()].map((l) => new Promise<void>((r) => l.server.close(() => r())));
+      if (drain) logger.info(`draining: no new connections; linked ones may go on for up to ${live.config.drainTimeout} ms`);
+      // Through the bus, so the event log has it; the root stops when every pair has closed.
+      bus.emit(drain ? { type: 'SHUTDOWN' } : { type: 'SHUTDOWN', now: true });
+      await rootDone;
+      draining = false;
+      await Promise.all([...closing, ...retired]);
+      subscription.unsubscribe();
+      bus.complete();
+      await recorder?.close();
+      process.off('exit', flushOnExit);
+    })();
+    return stopping;
+  };
+
+  const reload = async (source?: ForwarderReloadSource): Promise<ForwarderReloadResult> => {
+    const reject = (problems: string[]): ForwarderReloadResult => {
+      for (const problem of problems) logger.error(`reload rejected: ${problem}`);
+      logger.error(`reload rejected: ${problems.length} problem(s); the configuration in force is unchanged`);
+      return { ok: false, problems };
+    };
+    if (stopping) return reject(['the forwarder is stopping']);
+    let next: ForwarderReloadSource;
+    if (source) {
+      next = source;
+    } else {
+      const read = readClientForReload(live.config.file);
+      if (!read.ok) return reject(read.issues.map(formatIssue));
+      next = read;
+    }
+    if (next.config.proxy && !next.tls) return reject([`${next.config.file}: the forwarder needs a client certificate to use the proxy (sslCertificate)`]);
+    const was = live.config.eventLog;
+    const now = next.config.eventLog;
+    if ((was ? `${was.path} ${was.level} ${was.maxBytes} ${was.files}` : 'none') !== (now ? `${now.path} ${now.level} ${now.maxBytes} ${now.files}` : 'none')) {
+      logger.warn(`reload: eventLog changed (${was?.path ?? 'none'} → ${now?.path ?? 'none'}): that needs a restart; the forwarder keeps ${was?.path ?? 'none'} until then`);
+    }
+    const keys = forwardKeys(next.config.forwards);
+    const wanted = new Map(next.config.forwards.map((rule, i) => [keys[i]!, rule]));
+    let added: Map<string, Listener>;
+    try {
+      added = await open([...wanted].filter(([key]) => !listeners.has(key)).map(([key, rule]) => ({ key, rule })));
+    } catch (err) {
+      return reject([(err as Error).message]);
+    }
+    if (stopping) {
+      for (const l of added.values()) l.server.close();
+      return reject(['the forwarder is stopping']);
+    }
+    // The swap: the config and certificate in force, then the listeners in the new config's order.
+    live.config = { ...next.config, eventLog: was };
+    live.tls = next.tls;
+    let changed = 0;
+    const rebuilt = new Map<string, Listener>();
+    for (const [key, rule] of wanted) {
+      const kept = listeners.get(key);
+      const l = kept ?? added.get(key)!;
+      if (kept && !sameRule(kept.rule, rule)) {
+        changed++;
+        logger.info(`reload: ${formatHostPort(kept.bound)} now forwards to ${rule.target} via ${viaOf(rule)} (open connections keep theirs)`);
+      }
+      l.rule = rule;
+      rebuilt.set(key, l);
+    }
+    let removed = 0;
+    for (const [key, l] of listeners) {
+      if (wanted.has(key)) continue;
+      removed++;
+      logger.info(`reload: stopped listening on ${formatHostPort(l.bound)} (${l.rule.target}); its open connections go on`);
+      retired.push(new Promise<void>((r) => l.server.close(() => r())));
+    }
+    listeners = rebuilt;
+    for (const l of added.values()) announce(l);
+    warnProxyOff();
+    logger.info(`reload: configuration in force, ${listeners.size} forward(s): ${added.size} added, ${removed} removed, ${changed} changed`);
+    return { ok: true, added: added.size, removed, changed };
+  };
+
   return {
-    addresses,
+    get addresses() {
+      return [...listeners.values()].map((l) => ({ target: l.rule.target, address: l.bound }));
+    },
     stats: () => ({ ...counts, active: pairs.size }),
-    stop: () =>
-      (stopping ??= (async () => {
-        const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
-        // Through the bus, so the event log has it: every pair aborts, the root stops when all have closed.
-        bus.emit({ type: 'SHUTDOWN' });
-        await rootDone;
-        await Promise.all(closing);
-        subscription.unsubscribe();
-        bus.complete();
-        await recorder?.close();
-        process.off('exit', flushOnExit);
-      })()),
+    stop,
+    reload,
     root,
     recorder,
   };

@@ -90,7 +90,7 @@ export function checkCrls(pem: string, file: string, anchors: X509Certificate[],
     if (crl.nextUpdate && crl.nextUpdate.getTime() - now.getTime() < CRL_EXPIRY_WARNING_DAYS * DAY_MS) {
       warnings.push(
         `${which} (CA "${subjectOf(issuer)}") expires on ${crl.nextUpdate.toISOString()}: from then on every client is ` +
-          'refused (CRL_HAS_EXPIRED) until a new CRL is in place and the proxy restarted',
+          'refused (CRL_HAS_EXPIRED) until a new CRL is in place and the proxy reloaded (SIGHUP) or restarted',
       );
     }
     covered.add(issuer);

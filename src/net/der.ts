@@ -210,12 +210,12 @@ export interface CrlInfo {
   issuerText: string;
   thisUpdate: Date;
   nextUpdate: Date | undefined;
+  /** The serials it revokes: lower-case hex without leading zeros (see normalSerial). */
+  revoked: string[];
   /** The signed part and its signature, to check against the issuing CA's key. */
   tbs: Buffer;
   signatureAlgorithm: string;
   signature: Buffer;
-  /** Serials of the revokedCertificates entries, normalSerial spelling. */
-  revoked: string[];
 }
 
 /** Reads a CRL (CertificateList, RFC 5280 5.1). */

@@ -28,11 +28,15 @@ export interface TlsMaterial {
 }
 
 export interface TlsOutcome {
-  /** `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`. */
+  /**
+   * `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`.
+   * `cert`: the client certificate's serial (hex) and notAfter (ms), for a later CRL or expiry check.
+   */
   ok(
     raw: Socket,
     socket: tls.TLSSocket,
     info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean },
+    cert: { serial: string; notAfter: number },
   ): void;
   failed(raw: Socket, code: string, message: string): void;
 }
@@ -154,13 +158,19 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
       else if (!names.ok) outcome.failed(raw, names.code, names.message);
       return;
     }
-    outcome.ok(raw, socket, {
-      identity: names.identities[0]?.value ?? null,
-      identities: names.identities.map(encodeIdentity),
-      protocol: socket.getProtocol() ?? 'unknown',
-      alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
-      resumed,
-    });
+    outcome.ok(
+      raw,
+      socket,
+      {
+        identity: names.identities[0]?.value ?? null,
+        identities: names.identities.map(encodeIdentity),
+        protocol: socket.getProtocol() ?? 'unknown',
+        alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
+        resumed,
+      },
+      // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
+      { serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) },
+    );
   });
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
     const raw = rawOf(socket);

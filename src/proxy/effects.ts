@@ -36,11 +36,22 @@ export interface Pair {
   /** Disarms the idle timer on both sockets; set while it is armed. */
   idle?: (() => void) | undefined;
   identity: string | null;
+  /** Every name of the client certificate as TLS_OK carries them (`cn:…`, `dns:…`): a reload decides again with them. */
+  identities: string[];
+  /** The client certificate, for a reload's new CRL and for expiry; null before TLS_OK. */
+  cert: PeerCertInfo | null;
   target: string | null;
   /** Once authorized: the name that matched (`dns:hmi.plant.local`) and the rule's `file:line`. */
   matched: string | null;
   rule: string | null;
   acceptedAt: number;
+}
+
+export interface PeerCertInfo {
+  /** Hex, as OpenSSL prints it. */
+  serial: string;
+  /** ms since the epoch. */
+  notAfter: number;
 }
 
 export interface EffectsDeps {
@@ -59,6 +70,12 @@ export interface EffectsDeps {
   onChunk?: ((id: string, direction: 'up' | 'down', chunk: Buffer) => void) | undefined;
   /** Per client address and kind, one TLS refusal or decline warning at once, then one summary per this many ms. */
   warnIntervalMs?: number | undefined;
+  /**
+   * Why the pair's certificate is no longer good (revoked by a CRL loaded since its handshake, or expired), or
+   * undefined. A pair whose handshake passed before a reload and whose request comes after it is held to the
+   * new CRL here.
+   */
+  certificateProblem?: ((p: Pair) => string | undefined) | undefined;
 }
 
 export const WARN_INTERVAL_MS = 60_000;
@@ -75,6 +92,7 @@ const TIMER_MS: Record<TimerName, (c: ProxyConfig) => number> = {
   teardown: (c) => c.teardownTimeout,
   halfClose: (c) => c.halfCloseTimeout,
   idle: (c) => c.idleTimeout,
+  drain: (c) => c.drainTimeout,
 };
 
 /** Longest decline or refusal message in a log line (characters of escaped text). */
@@ -90,6 +108,8 @@ function timeoutEvent(timer: ClockTimer, id: string, attempt: number): Connectio
       return { type: 'TEARDOWN_TIMEOUT', id };
     case 'halfClose':
       return { type: 'HALF_CLOSE_TIMEOUT', id };
+    case 'drain':
+      return { type: 'DRAIN_TIMEOUT', id };
   }
 }
 
@@ -204,7 +224,8 @@ export function createEffects(deps: EffectsDeps) {
       const previous = p.timers[timer];
       if (previous) clock.clearTimeout(previous);
       delete p.timers[timer];
-      if (ms <= 0) return;
+      // 0 turns halfClose off; a drain of 0 ends at once.
+      if (ms <= 0 && timer !== 'drain') return;
       const event = timeoutEvent(timer, p.id, context.attempt);
       p.timers[timer] = clock.setTimeout(() => {
         delete p.timers[timer];
@@ -259,8 +280,13 @@ export function createEffects(deps: EffectsDeps) {
       // matches no rule.
       const identities = params.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
       const d = deps.authorizer().decide(identities, params.target);
+      const certProblem = d.ok ? deps.certificateProblem?.(p) : undefined;
       // Past the rules, the pair limits (per identity, per server) may still say no: ERR_OVERLOADED.
-      const no = d.ok ? deps.admit?.(p.id, params.identity, params.target) : d;
+      const no = certProblem
+        ? { code: ReplyCode.NOT_ALLOWED, message: `the client certificate ${certProblem}` }
+        : d.ok
+          ? deps.admit?.(p.id, params.identity, params.target)
+          : d;
       if (no) {
         bus.emit({ type: 'DECLINED', id: p.id, code: no.code, message: no.message });
       } else if (d.ok) {

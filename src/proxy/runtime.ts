@@ -7,6 +7,10 @@
  * Every event enters the actors through one RxJS stream (EventBus), which is where observers and the event
  * log tap in. With `[proxy] user` the process drops root once its files are read and its listeners bound
  * (process/privileges.ts); sockets accepted before that wait.
+ *
+ * reload() swaps the configuration in force (`live`, one place) and announces it with CONFIG_LOADED; with
+ * onRuleChange = "close" it then sends REVOKED to each authorized pair the new rules or CRL no longer admit.
+ * stop({ drain: true }) lets linked pairs finish within drainTimeout; stop() closes them at once.
  */
 import type net from 'node:net';
 import fs from 'node:fs';
@@ -17,15 +21,19 @@ import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import type { ProxyConfig } from '../config/types.js';
+import { formatIssue, type ProxyConfig } from '../config/types.js';
 import { EventLogError, TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
 import { lifecycle$ } from '../net/socketEvents.js';
+import { RevocationList } from '../net/revocation.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
-import { createTlsTerminator, rotateTicketKeys, type TlsMaterial } from '../net/tlsTerminator.js';
+import { createTlsTerminator, reloadTlsTerminator, rotateTicketKeys, type TlsMaterial } from '../net/tlsTerminator.js';
+import { pidDirectoryProblem, removePidFile, writePidFile } from '../process/pidFile.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort, sourceAddress } from '../shared/address.js';
+import { decodeIdentity, type Identity } from '../shared/identity.js';
+import type { RevokeReason } from '../shared/events.js';
 import { rateLabel } from '../shared/tokenBucket.js';
 import { configSnapshot } from '../config/snapshot.js';
 import { EventRecorder } from '../eventlog/recorder.js';
@@ -33,6 +41,7 @@ import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 import { AcceptGate, PairLimits, resolveLimits, type Admission, type ProxyLimits } from './limits.js';
 import { RefusalLog, type RefusalCounts } from './refusals.js';
+import { keepRestartOnly, readForReload } from './reload.js';
 
 export interface ProxyOptions {
   config: ProxyConfig;
@@ -65,12 +74,40 @@ export interface ProxyStats {
   refused: RefusalCounts;
 }
 
+export interface StopOptions {
+  /**
+   * Let linked pairs go on for up to drainTimeout ms (the CLI on SIGTERM) instead of closing them now. A stop()
+   * without it while a drain runs closes the rest at once (a second signal).
+   */
+  drain?: boolean;
+}
+
+/** What a reload did: taken (how many pairs it cut, which changes wait for a restart), or rejected and why. */
+export type ReloadResult = { ok: true; revoked: number; restartNeeded: string[] } | { ok: false; problems: string[] };
+
+export interface ReloadSource {
+  config: ProxyConfig;
+  /** Certificates in memory; default: read from the files config.tls names. */
+  tls?: TlsMaterial;
+}
+
 export interface ProxyHandle {
   /** Bound listener addresses, "host:port" (port 0 in the config is resolved here). */
   readonly addresses: string[];
   stats(): ProxyStats;
-  /** Stop accepting, decline pending requests with ERR_SHUTTING_DOWN, close linked pairs, then resolve. */
-  stop(): Promise<void>;
+  /**
+   * Stop accepting, decline pending requests with ERR_SHUTTING_DOWN, close linked pairs (or with `drain`, let
+   * them finish within drainTimeout), then resolve. A library stop() closes at once, as it always has.
+   */
+  stop(opts?: StopOptions): Promise<void>;
+  /**
+   * Re-read the config file given at start (or take `source`) and put it in force: new rules, servers, limits,
+   * timeouts and TLS material for what comes next; established pairs are cut per onRuleChange. A config with
+   * problems is rejected and the one in force stays. Logs what it did.
+   */
+  reload(source?: ReloadSource): ReloadResult;
+  /** The configuration in force. */
+  config(): ProxyConfig;
   /** Resolves when the proxy has stopped (after stop(), or a fatal error). */
   readonly stopped: Promise<void>;
   /** The root supervisor actor (inspection); each pair is in its system under its connection id. */
@@ -86,20 +123,28 @@ export interface ProxyHandle {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  // The configuration in force and what is made from it, in one place: everything reads through these
-  // accessors at each use, so a reload swaps `live` and nothing else.
-  const live = { config: opts.config, limits: resolveLimits(opts.config), authorizer: new Authorizer(opts.config) };
-  const config = () => live.config;
-  const limits = () => live.limits;
   const logger = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
-  let material = opts.tls;
-  if (!material) {
-    const tls = config().tls;
-    if (!tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${config().file}: no sslCertificate entry in [proxy]`);
-    material = loadTlsMaterial(tls, { crlFile: config().crlFile, warn: (m) => logger.warn(m) });
+  let startMaterial = opts.tls;
+  if (!startMaterial) {
+    const tls = opts.config.tls;
+    if (!tls) throw new TlsMaterialError('ERR_TLS_SETUP', `${opts.config.file}: no sslCertificate entry in [proxy]`);
+    startMaterial = loadTlsMaterial(tls, { crlFile: opts.config.crlFile, warn: (m) => logger.warn(m) });
   }
+  // The configuration in force and what is made from it, in one place: everything reads through these
+  // accessors at each use, so a reload swaps `live` and nothing else.
+  const live = {
+    config: opts.config,
+    limits: resolveLimits(opts.config),
+    authorizer: new Authorizer(opts.config),
+    material: startMaterial,
+    /** The CRLs' revoked serials: for pairs whose handshake came before the CRL (see certificateProblem). */
+    revocations: RevocationList.of(startMaterial),
+  };
+  const config = () => live.config;
+  const limits = () => live.limits;
   const runAs = config().runAs;
+  const pidFile = config().pidFile;
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
   const logConfig = config().eventLog;
@@ -128,8 +173,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   }
   // Opened before the drop: the file belongs to the account it runs as, like the ones rotation creates later.
   if (recorder && logConfig && runAs && process.getuid?.() === 0) fs.chownSync(logConfig.path, runAs.uid, runAs.gid);
-  const flushOnExit = () => recorder?.flushSync();
-  if (recorder) process.once('exit', flushOnExit);
+  const flushOnExit = () => {
+    recorder?.flushSync();
+    if (pidFile) removePidFile(pidFile);
+  };
+  if (recorder || pidFile) process.once('exit', flushOnExit);
 
   const bus = new EventBus();
   const pairs = new Map<string, Pair>();
@@ -139,6 +187,15 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const refusals = new RefusalLog(logger, clock);
   /** Each accepted socket's hold on the accept counters, until its pair has finished. */
   const admissions = new Map<string, Admission>();
+  /** Why a pair's client certificate no longer passes (expired, or revoked by the CRL in force). */
+  const certificateProblem = (p: Pair): string | undefined => {
+    const cert = p.cert;
+    if (!cert) return undefined;
+    if (cert.notAfter <= clock.now()) return 'has expired';
+    // The issuer is asked of the socket only for a listed serial and more than one CA (RevocationList).
+    if (live.revocations.revokes(cert.serial, () => p.client?.getPeerX509Certificate())) return 'is revoked by the CRL';
+    return undefined;
+  };
   const effects = createEffects({
     pairs,
     bus,
@@ -154,6 +211,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     },
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
     warnIntervalMs: opts.warnIntervalMs,
+    certificateProblem,
   });
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
@@ -176,7 +234,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let rootFailed = false;
   /** Set once the listeners are open; a root that fails before then is stopped right after. */
-  let stop: (() => Promise<void>) | undefined;
+  let stop: ((opts?: StopOptions) => Promise<void>) | undefined;
   const observeRoot = recorder?.observeRoot;
   root.subscribe({
     next: (snapshot) => {
@@ -204,8 +262,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   // The config in force goes into the stream (and so the event log) before the first connection.
   bus.emit({ type: 'CONFIG_LOADED', reason: 'start', config: configSnapshot(config()) });
 
-  const terminator = createTlsTerminator(material, {
-    ok(raw, socket, info) {
+  const terminator = createTlsTerminator(live.material, {
+    ok(raw, socket, info, cert) {
       const id = ids.get(raw);
       const p = id === undefined ? undefined : pairs.get(id);
       if (!p) {
@@ -217,6 +275,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       socket.allowHalfOpen = true;
       p.client = socket;
       p.identity = info.identity;
+      p.identities = info.identities;
+      p.cert = cert;
       bus.emit({ type: 'TLS_OK', id: p.id, ...info, identity: info.identity ?? '' });
       bus.attach(lifecycle$(socket, 'client', p.id));
     },
@@ -274,6 +334,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       stopReading: null,
       timers: {},
       identity: null,
+      identities: [],
+      cert: null,
       target: null,
       matched: null,
       rule: null,
@@ -295,16 +357,21 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let listening: Listening | undefined;
   try {
     listening = await listen(config().listen, onSocket);
+    // Before the drop: its directory may be root's to create (it is then given to the account).
+    if (pidFile) writePidFile(pidFile, runAs);
     if (runAs) {
       dropPrivileges(runAs);
       if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs, 'event log');
       // The log file was opened before the drop (src/cli/start.ts); rotating it needs its directory.
       const logFile = config().log.file;
       if (logFile) checkLogDirectory(path.dirname(logFile.path), runAs, 'log file');
+      const problem = pidFile ? pidDirectoryProblem(pidFile, runAs) : undefined;
+      if (problem) logger.warn(problem);
       logger.info(`running as user ${runAs.user} (${runAs.uid}), group ${runAs.group} (${runAs.gid})`);
     }
   } catch (err) {
     for (const raw of held ?? []) raw.destroy();
+    if (pidFile) removePidFile(pidFile);
     await listening?.close();
     subscription.unsubscribe();
     root.stop();
@@ -327,12 +394,27 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   let stopping: Promise<void> | null = null;
-  stop = () => {
-    stopping ??= (async () => {
+  /** A drain is running: a stop() without drain now closes the rest. */
+  let draining = false;
+  stop = (stopOpts: StopOptions = {}) => {
+    const drain = stopOpts.drain === true;
+    if (stopping) {
+      if (draining && !drain) {
+        draining = false;
+        logger.info(`closing the ${pairs.size} remaining pair(s) now`);
+        bus.emit({ type: 'SHUTDOWN', now: true });
+      }
+      return stopping;
+    }
+    draining = drain;
+    stopping = (async () => {
       const closed = listening.close();
       stopRotation();
-      bus.emit({ type: 'SHUTDOWN' }); // through the bus, so the event log has it
+      if (drain) logger.info(`draining: no new connections; linked pairs may go on for up to ${config().drainTimeout} ms`);
+      // Through the bus, so the event log has it.
+      bus.emit(drain ? { type: 'SHUTDOWN' } : { type: 'SHUTDOWN', now: true });
       await rootDone;
+      draining = false;
       await closed;
       subscription.unsubscribe();
       bus.complete();
@@ -340,10 +422,96 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       effects.close();
       await recorder?.close();
       process.off('exit', flushOnExit);
+      if (pidFile) {
+        const problem = removePidFile(pidFile);
+        if (problem) logger.warn(problem);
+      }
       logger.info('mxproxy stopped');
       resolveStopped();
     })();
     return stopping;
+  };
+
+  /** The pairs past authorization that `next` no longer admits, and why. */
+  const toRevoke = (): { p: Pair; reason: RevokeReason; why: string }[] => {
+    const out: { p: Pair; reason: RevokeReason; why: string }[] = [];
+    for (const p of pairs.values()) {
+      if (p.matched === null || p.target === null) continue;
+      // Only authorization, connecting and forwarding take REVOKED; a pair already closing is left alone.
+      const state = registry.get(p.id)?.getSnapshot().value;
+      if (state !== 'authorization' && state !== 'connecting' && state !== 'forwarding') continue;
+      const problem = certificateProblem(p);
+      if (problem) {
+        out.push({ p, reason: 'certificate', why: `the client certificate ${problem}` });
+        continue;
+      }
+      const identities = p.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
+      const d = live.authorizer.decide(identities, p.target);
+      if (!d.ok) out.push({ p, reason: 'rule', why: d.message });
+    }
+    return out;
+  };
+
+  const reload = (source?: ReloadSource): ReloadResult => {
+    const reject = (problems: string[]): ReloadResult => {
+      for (const problem of problems) logger.error(`reload rejected: ${problem}`);
+      logger.error(`reload rejected: ${problems.length} problem(s); the configuration in force is unchanged`);
+      return { ok: false, problems };
+    };
+    if (stopping) return reject(['the proxy is stopping']);
+    let next: ProxyConfig;
+    let material: TlsMaterial;
+    if (source) {
+      next = source.config;
+      try {
+        material =
+          source.tls ?? (next.tls ? loadTlsMaterial(next.tls, { crlFile: next.crlFile, warn: (m) => logger.warn(m) }) : live.material);
+      } catch (err) {
+        if (!(err instanceof TlsMaterialError)) throw err;
+        return reject([`${next.file}: ${err.code}: ${err.message}`]);
+      }
+    } else {
+      const read = readForReload(config().file);
+      if (!read.ok) return reject(read.issues.map(formatIssue));
+      for (const w of read.warnings) logger.warn(w);
+      next = read.config;
+      material = read.material;
+    }
+    const kept = keepRestartOnly(config(), next);
+    for (const w of kept.warnings) logger.warn(w);
+    let revocations: RevocationList;
+    try {
+      revocations = RevocationList.of(material);
+    } catch (err) {
+      return reject([`${next.crlFile ?? next.file}: ${(err as Error).message}`]);
+    }
+    // The swap: everything made first, then put in force at once.
+    const made = { config: kept.config, limits: resolveLimits(kept.config), authorizer: new Authorizer(kept.config), material, revocations };
+    try {
+      // New handshakes from here on (new ticket key: no session resumes past new material); established
+      // sockets keep theirs.
+      reloadTlsTerminator(terminator, material);
+    } catch (err) {
+      return reject([`${next.file}: ERR_TLS_SETUP: ${(err as Error).message}`]);
+    }
+    Object.assign(live, made);
+    const snapshot = configSnapshot(config());
+    bus.emit({ type: 'CONFIG_LOADED', reason: 'reload', config: snapshot });
+    logger.info(`reload: configuration ${snapshot.hash.slice(0, 12)} in force`, {
+      file: config().file,
+      servers: [...config().servers.keys()].join(','),
+      rules: config().allow.length,
+      onRuleChange: config().onRuleChange,
+    });
+    let revoked = 0;
+    if (config().onRuleChange === 'close') {
+      for (const { p, reason, why } of toRevoke()) {
+        logger.warn(`revoked:${reason}: ${why}; closing the pair`, connMeta(p, { reason: `revoked:${reason}` }));
+        bus.emit({ type: 'REVOKED', id: p.id, reason });
+        revoked++;
+      }
+    }
+    return { ok: true, revoked, restartNeeded: kept.warnings };
   };
   // The root failed while the listeners were opening.
   if (rootFailed) void stop();
@@ -351,7 +519,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   return {
     addresses: listening.addresses,
     stats: () => ({ accepted, active: pairs.size, ...gate.stats(), refused: refusals.totals() }),
-    stop: () => stop!(),
+    stop: (stopOpts) => stop!(stopOpts),
+    reload,
+    config,
     stopped,
     root,
     registry,

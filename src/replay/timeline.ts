@@ -127,11 +127,15 @@ export function describeEvent(e: Record<string, unknown>): string {
     case 'TEARDOWN_TIMEOUT':
     case 'HALF_CLOSE_TIMEOUT':
     case 'IDLE_TIMEOUT':
+    case 'DRAIN_TIMEOUT':
     case 'CLIENT_END':
     case 'SERVER_END':
     case 'PROXY_REPLY_OK':
-    case 'SHUTDOWN':
       return type;
+    case 'SHUTDOWN':
+      return e.now === true ? 'SHUTDOWN now' : 'SHUTDOWN';
+    case 'REVOKED':
+      return `REVOKED ${text(e.reason)}`;
     default: {
       // An event this version does not know: its fields as they are.
       const { type: _type, id: _id, ...rest } = e;

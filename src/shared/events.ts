@@ -4,8 +4,11 @@
  */
 import type { ReplyCode } from './codes.js';
 
-/** `halfClose` runs from the first FIN of a linked pair; `idle` is the sockets' own inactivity timer. */
-export type TimerName = 'handshake' | 'connect' | 'teardown' | 'halfClose' | 'idle';
+/**
+ * `halfClose` runs from the first FIN of a linked pair; `idle` is the sockets' own inactivity timer; `drain`
+ * from the SHUTDOWN that lets a linked pair finish (drainTimeout).
+ */
+export type TimerName = 'handshake' | 'connect' | 'teardown' | 'halfClose' | 'idle' | 'drain';
 
 /** Which side of the pair an event is about. */
 export type Side = 'client' | 'server';
@@ -39,6 +42,8 @@ export interface ConnectionContext extends ConnectionInput {
   serverOpen: boolean;
   /** The side whose FIN came first while forwarding: its arrival started the half-close timer. */
   halfClosedBy: Side | null;
+  /** Set by the first SHUTDOWN while forwarding: the drain timer runs, a second drain SHUTDOWN changes nothing. */
+  draining: boolean;
   /** Why the pair ended: `client-closed`, `server-error:ECONNRESET`, `declined:ERR_NOT_ALLOWED`, … */
   reason: string | null;
   code: ReplyCode | null;
@@ -85,8 +90,22 @@ export type ConnectionEvent = WithId &
     | { type: 'SERVER_ERROR'; code: string; message: string }
     | ({ type: 'CLIENT_CLOSED' } & ByteCounts)
     | ({ type: 'SERVER_CLOSED' } & ByteCounts)
-    | { type: 'SHUTDOWN' }
+    /**
+     * The proxy is stopping: a pair not yet linked is declined (ERR_SHUTTING_DOWN), a linked pair may finish
+     * within drainTimeout. `now`: close linked pairs at once too (a second signal, or stop() without drain).
+     */
+    | ShutdownEvent
+    /** The drain deadline of a linked pair (drainTimeout after SHUTDOWN). */
+    | { type: 'DRAIN_TIMEOUT' }
+    /** After a reload: the new rules no longer let this pair's identity reach its target (`rule`), or its
+     * certificate is now revoked or expired (`certificate`). */
+    | { type: 'REVOKED'; reason: RevokeReason }
   );
+
+export type ShutdownEvent = { type: 'SHUTDOWN'; now?: boolean };
+
+/** Why a reload cut an established pair; its reason is then `revoked:<this>`. */
+export type RevokeReason = 'rule' | 'certificate';
 
 export type ConnectionEventType = ConnectionEvent['type'];
 
@@ -104,8 +123,9 @@ export type CloseMode =
 // wherever the meaning is the same; only what the proxy never sees is added here.
 // ===============================================================================================================
 
-/** The forwarder's timers: one dial attempt (through the proxy: with its reply), and the teardown deadline. */
-export type ForwardTimerName = 'connect' | 'teardown';
+/** The forwarder's timers: one dial attempt (through the proxy: with its reply), the teardown deadline, and the
+ * drain of a linked pair after SHUTDOWN. */
+export type ForwardTimerName = 'connect' | 'teardown' | 'drain';
 
 export interface ForwardInput {
   id: string;
@@ -129,6 +149,8 @@ export interface ForwardContext extends ForwardInput {
   /** The local client is open from the accept until it reported closed; the upstream from its connect. */
   clientOpen: boolean;
   serverOpen: boolean;
+  /** Set by the first SHUTDOWN while forwarding: the drain timer runs. */
+  draining: boolean;
   /** Why the pair ended, in the proxy's words (`client-closed`, `declined:ERR_NOT_ALLOWED`, …) or `unreachable`. */
   reason: string | null;
   /** The decline's reply code, or the last dial failure's code (`ECONNREFUSED`, `ETIMEDOUT`, a TLS verdict). */
@@ -178,7 +200,8 @@ export type ForwardEvent =
           | 'SERVER_ERROR'
           | 'CLIENT_CLOSED'
           | 'SERVER_CLOSED'
-          | 'SHUTDOWN';
+          | 'SHUTDOWN'
+          | 'DRAIN_TIMEOUT';
       }
     >;
 

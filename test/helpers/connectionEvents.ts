@@ -44,7 +44,10 @@ export const EVENT_GENERATORS: Partial<{ [T in ConnectionEventType]: Generator<T
   SERVER_ERROR: () => [{ code: 'ECONNRESET', message: 'reset by peer' }],
   CLIENT_CLOSED: () => [{ read: 10, written: 20 }],
   SERVER_CLOSED: () => [{ read: 30, written: 40 }],
-  SHUTDOWN: () => [{}],
+  // A drain SHUTDOWN, and the one that closes at once.
+  SHUTDOWN: () => [{}, { now: true }],
+  DRAIN_TIMEOUT: () => [{}],
+  REVOKED: () => [{ reason: 'rule' }, { reason: 'certificate' }],
 };
 
 /** The event types the machine's transitions name (wildcards and XState's own events left out). */

@@ -109,8 +109,8 @@ const close = (mode: 'graceful' | 'abort'): Effect => ({ name: 'closeSockets', p
 const READ_REQUEST: Effect = { name: 'readRequest' };
 const ABORT_DIAL: Effect = { name: 'abortDial' };
 const LINK: Effect = { name: 'link' };
-/** Leaving forwarding, whatever the cause: its two timers are cancelled (a no-op when not running). */
-const LEAVE_FORWARDING: Effect[] = [cancelTimer('idle'), cancelTimer('halfClose')];
+/** Leaving forwarding, whatever the cause: its three timers are cancelled (a no-op when not running). */
+const LEAVE_FORWARDING: Effect[] = [cancelTimer('idle'), cancelTimer('halfClose'), cancelTimer('drain')];
 
 const MSG_SHUTDOWN = 'the proxy is shutting down';
 const MSG_UNREACHABLE_FAILED = 'no address of the target accepted the connection';
@@ -148,7 +148,7 @@ function toDeclining(h: Harness = start()): Harness {
   return h;
 }
 function toClosing(h: Harness = start()): Harness {
-  toForwarding(h).send('SHUTDOWN');
+  toForwarding(h).send('SHUTDOWN', { now: true });
   assert.deepEqual(h.value(), { teardown: 'closing' });
   h.effects();
   return h;
@@ -339,15 +339,132 @@ describe('connection machine: happy path and forwarding teardown', () => {
     assertFinal(h, { reason: 'server-error:EPIPE' });
   });
 
-  test('forwarding: SHUTDOWN → closing (graceful), reason shutdown', () => {
+  test('forwarding: SHUTDOWN now → closing (graceful), reason shutdown', () => {
     const h = toForwarding();
-    h.send('SHUTDOWN');
+    h.send('SHUTDOWN', { now: true });
     assert.deepEqual(h.value(), { teardown: 'closing' });
     assert.equal(h.context().reason, 'shutdown');
     assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
     h.send('SERVER_CLOSED', { read: 1, written: 1 });
     h.send('CLIENT_CLOSED', { read: 1, written: 1 });
     assertFinal(h, { reason: 'shutdown', code: null });
+  });
+});
+
+describe('connection machine: drain', () => {
+  test('forwarding: SHUTDOWN starts the drain timer and keeps forwarding; a second drain SHUTDOWN does not restart it', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    assert.equal(h.value(), 'forwarding');
+    assert.equal(h.context().draining, true);
+    assert.equal(h.context().reason, null);
+    assert.deepEqual(h.effects(), [startTimer('drain')]);
+    h.send('SHUTDOWN');
+    assert.equal(h.value(), 'forwarding');
+    assert.deepEqual(h.effects(), []);
+  });
+
+  test('a draining pair that finishes by itself ends with its own reason; the drain timer is cancelled', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    h.effects();
+    h.send('CLIENT_CLOSED', { read: 5, written: 6 });
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
+    h.send('SERVER_CLOSED', { read: 6, written: 5 });
+    assertFinal(h, { reason: 'client-closed' });
+  });
+
+  test('DRAIN_TIMEOUT while draining → closing (graceful), reason shutdown', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    h.effects();
+    h.send('DRAIN_TIMEOUT');
+    assert.deepEqual(h.value(), { teardown: 'closing' });
+    assert.equal(h.context().reason, 'shutdown');
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
+    h.send('SERVER_CLOSED', { read: 1, written: 1 });
+    h.send('CLIENT_CLOSED', { read: 1, written: 1 });
+    assertFinal(h, { reason: 'shutdown' });
+  });
+
+  test('SHUTDOWN now while draining → closing at once, reason shutdown', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    h.effects();
+    h.send('SHUTDOWN', { now: true });
+    assert.deepEqual(h.value(), { teardown: 'closing' });
+    assert.equal(h.context().reason, 'shutdown');
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
+  });
+
+  test('a stray DRAIN_TIMEOUT (no drain started) changes nothing', () => {
+    const h = toForwarding();
+    h.send('DRAIN_TIMEOUT');
+    assert.equal(h.value(), 'forwarding');
+    assert.equal(h.context().draining, false);
+    assert.deepEqual(h.effects(), []);
+  });
+
+  test('SHUTDOWN now where a pair is not linked yet declines it as SHUTDOWN does', () => {
+    const h = toConnecting();
+    h.send('SHUTDOWN', { now: true });
+    assert.deepEqual(h.value(), { teardown: 'declining' });
+    assert.equal(h.context().code, ReplyCode.SHUTTING_DOWN);
+  });
+});
+
+describe('connection machine: REVOKED (a reload cut the pair)', () => {
+  test('authorization: REVOKED → aborting, reason revoked:rule, no reply', () => {
+    const h = toAuthorization();
+    h.send('REVOKED', { reason: 'rule' });
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.equal(h.context().reason, 'revoked:rule');
+    assert.deepEqual(h.effects(), [startTimer('teardown'), close('abort')]);
+    h.send('CLIENT_CLOSED', { read: 1, written: 0 });
+    assertFinal(h, { reason: 'revoked:rule', code: null });
+  });
+
+  test('connecting: REVOKED → dial abandoned, aborting, reason revoked:certificate', () => {
+    const h = toConnecting();
+    h.send('REVOKED', { reason: 'certificate' });
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.deepEqual(h.effects(), [cancelTimer('connect'), ABORT_DIAL, startTimer('teardown'), close('abort')]);
+    h.send('CLIENT_CLOSED', { read: 1, written: 0 });
+    assertFinal(h, { reason: 'revoked:certificate' });
+  });
+
+  test('forwarding: REVOKED → aborting (both sockets destroyed), reason revoked:rule', () => {
+    const h = toForwarding();
+    h.send('REVOKED', { reason: 'rule' });
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('abort')]);
+    h.send('SERVER_CLOSED', { read: 3, written: 3 });
+    h.send('CLIENT_CLOSED', { read: 3, written: 3 });
+    assertFinal(h, { reason: 'revoked:rule' });
+  });
+
+  test('a draining pair is cut by REVOKED too', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    h.effects();
+    h.send('REVOKED', { reason: 'certificate' });
+    assert.deepEqual(h.value(), { teardown: 'aborting' });
+    assert.equal(h.context().reason, 'revoked:certificate');
+  });
+
+  test('ignored in the handshake states and in teardown (the first reason stays)', () => {
+    for (const h of [withClearedEffects(start()), toAwaitingRequest()]) {
+      const before = h.value();
+      h.send('REVOKED', { reason: 'rule' });
+      assert.deepEqual(h.value(), before);
+      assert.deepEqual(h.effects(), []);
+    }
+    for (const h of [toDeclining(), toClosing(), toAborting()]) {
+      const before = { value: h.value(), reason: h.context().reason };
+      h.send('REVOKED', { reason: 'certificate' });
+      assert.deepEqual({ value: h.value(), reason: h.context().reason }, before);
+      assert.deepEqual(h.effects(), []);
+    }
   });
 });
 
@@ -381,7 +498,7 @@ describe('connection machine: timeouts on linked pairs', () => {
     h.send('SERVER_END');
     h.effects();
     h.send('SERVER_CLOSED', { read: 1, written: 2 });
-    assert.deepEqual(h.effects(), [cancelTimer('idle'), cancelTimer('halfClose'), startTimer('teardown'), close('graceful')]);
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, startTimer('teardown'), close('graceful')]);
     h.send('CLIENT_CLOSED', { read: 3, written: 4 });
     const out = assertFinal(h, { reason: 'server-closed' });
     // a timer that raced its cancellation finds the pair finished
@@ -907,6 +1024,8 @@ const EVENT_TYPES_RECORD: Record<ConnectionEventType, true> = {
   CLIENT_CLOSED: true,
   SERVER_CLOSED: true,
   SHUTDOWN: true,
+  DRAIN_TIMEOUT: true,
+  REVOKED: true,
 };
 const EVENT_TYPES = Object.keys(EVENT_TYPES_RECORD) as ConnectionEventType[];
 
@@ -933,6 +1052,8 @@ function sampleEvent(type: ConnectionEventType): ConnectionEvent {
     CLIENT_CLOSED: { read: 1, written: 1 },
     SERVER_CLOSED: { read: 1, written: 1 },
     SHUTDOWN: {},
+    DRAIN_TIMEOUT: {},
+    REVOKED: { reason: 'rule' },
   };
   return { ...fields[type], type, id: INPUT.id } as ConnectionEvent;
 }
@@ -1043,14 +1164,16 @@ describe('connection machine: events against states (table-driven)', () => {
     assert.deepEqual(table, {
       'handshake.tls': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'HANDSHAKE_TIMEOUT', 'SHUTDOWN', 'TLS_FAILED', 'TLS_OK'],
       'handshake.awaitingRequest': ['CLIENT_CLOSED', 'CLIENT_END', 'CLIENT_ERROR', 'HANDSHAKE_TIMEOUT', 'REQUEST', 'REQUEST_INVALID', 'SHUTDOWN'],
-      authorization: ['AUTHORIZED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'DECLINED', 'SHUTDOWN'],
-      connecting: ['BACKEND_CONNECTED', 'BACKEND_FAILED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'CONNECT_TIMEOUT', 'SHUTDOWN'],
+      authorization: ['AUTHORIZED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'DECLINED', 'REVOKED', 'SHUTDOWN'],
+      connecting: ['BACKEND_CONNECTED', 'BACKEND_FAILED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'CONNECT_TIMEOUT', 'REVOKED', 'SHUTDOWN'],
       forwarding: [
         'CLIENT_CLOSED',
         'CLIENT_END',
         'CLIENT_ERROR',
+        'DRAIN_TIMEOUT',
         'HALF_CLOSE_TIMEOUT',
         'IDLE_TIMEOUT',
+        'REVOKED',
         'SERVER_CLOSED',
         'SERVER_END',
         'SERVER_ERROR',
@@ -1178,7 +1301,7 @@ const filtered = [...process.execArgv, ...process.argv].some((a) => a.startsWith
 test('every transition of the connection machine (each guarded branch, the always transition) was taken above', { skip: filtered && 'filtered run' }, () => {
   const all = allTransitionKeys();
   assert.equal(all.length, new Set(all).size, 'transition keys are unique');
-  assert.equal(all.length, 40, 'transitions in the machine (a new one needs a test above)');
+  assert.equal(all.length, 45, 'transitions in the machine (a new one needs a test above)');
   const missing = all.filter((k) => !taken.has(k));
   assert.deepEqual(missing, []);
 });

@@ -85,6 +85,8 @@ type Harness = ReturnType<typeof start>;
 
 const startTimer = (timer: string): Effect => ({ name: 'startTimer', params: { timer } });
 const cancelTimer = (timer: string): Effect => ({ name: 'cancelTimer', params: { timer } });
+/** Leaving forwarding: its drain timer is cancelled (a no-op when it never started). */
+const LEAVE_FORWARDING: Effect[] = [cancelTimer('drain')];
 const dial = (attempt: number, address: string, viaProxy: boolean): Effect => ({ name: 'dialUpstream', params: { attempt, address, viaProxy } });
 const close = (mode: 'graceful' | 'abort'): Effect => ({ name: 'closeSockets', params: { mode } });
 const REQUEST: Effect = { name: 'sendRequest', params: { target: 'data' } };
@@ -116,7 +118,7 @@ function toClosing(h: Harness = start()): Harness {
   return cleared(h);
 }
 function toAborting(h: Harness = start()): Harness {
-  toForwarding(h).send('SHUTDOWN');
+  toForwarding(h).send('SHUTDOWN', { now: true });
   assert.deepEqual(h.value(), { teardown: 'aborting' });
   return cleared(h);
 }
@@ -173,6 +175,7 @@ describe('forward machine: through the proxy', () => {
       REQUEST, // still within the connect deadline: it covers the reply
       cancelTimer('connect'),
       LINK,
+      ...LEAVE_FORWARDING,
       ...INTO_TEARDOWN('graceful'),
       cancelTimer('teardown'),
     ]);
@@ -393,7 +396,7 @@ describe('forward machine: forwarding and teardown', () => {
     const h = toForwarding();
     h.send('SERVER_CLOSED', { read: 7, written: 8 });
     assert.deepEqual(h.value(), { teardown: 'closing' });
-    assert.deepEqual(h.effects(), INTO_TEARDOWN('graceful'));
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('graceful')]);
     h.send('CLIENT_CLOSED', { read: 5, written: 6 });
     assert.deepEqual(h.effects(), [cancelTimer('teardown')]);
     assertFinal(h, { reason: 'server-closed', up: 5, down: 6 });
@@ -403,7 +406,7 @@ describe('forward machine: forwarding and teardown', () => {
     const h = toForwarding();
     h.send('CLIENT_ERROR', { code: 'ECONNRESET', message: 'read ECONNRESET' });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
-    assert.deepEqual(h.effects(), INTO_TEARDOWN('abort'));
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('abort')]);
     h.send('SERVER_CLOSED', { read: 1, written: 2 });
     h.send('CLIENT_CLOSED', { read: 3, written: 4 });
     assertFinal(h, { reason: 'client-error:ECONNRESET', up: 3, down: 4 });
@@ -413,20 +416,56 @@ describe('forward machine: forwarding and teardown', () => {
     const h = toForwarding();
     h.send('SERVER_ERROR', { code: 'EPIPE', message: 'write EPIPE' });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
-    assert.deepEqual(h.effects(), INTO_TEARDOWN('abort'));
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('abort')]);
     h.send('CLIENT_CLOSED', { read: 0, written: 0 });
     h.send('SERVER_CLOSED', { read: 0, written: 0 });
     assertFinal(h, { reason: 'server-error:EPIPE' });
   });
 
-  test('SHUTDOWN → aborting: stop() destroys the forwarder\'s connections', () => {
+  test('SHUTDOWN now → aborting: the forwarder resets linked connections at once', () => {
     const h = toForwarding();
-    h.send('SHUTDOWN');
+    h.send('SHUTDOWN', { now: true });
     assert.deepEqual(h.value(), { teardown: 'aborting' });
-    assert.deepEqual(h.effects(), INTO_TEARDOWN('abort'));
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('abort')]);
     h.send('CLIENT_CLOSED', { read: 1, written: 1 });
     h.send('SERVER_CLOSED', { read: 1, written: 1 });
     assertFinal(h, { reason: 'shutdown' });
+  });
+
+  test('SHUTDOWN drains: the drain timer starts, forwarding goes on; a second drain SHUTDOWN does not restart it', () => {
+    const h = toForwarding();
+    h.send('SHUTDOWN');
+    assert.equal(h.value(), 'forwarding');
+    assert.equal(h.context().draining, true);
+    assert.deepEqual(h.effects(), [startTimer('drain')]);
+    h.send('SHUTDOWN');
+    assert.deepEqual(h.effects(), []);
+    h.send('CLIENT_CLOSED', { read: 4, written: 4 });
+    assert.deepEqual(h.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('graceful')]);
+    h.send('SERVER_CLOSED', { read: 4, written: 4 });
+    assertFinal(h, { reason: 'client-closed' });
+  });
+
+  test('DRAIN_TIMEOUT while draining → aborting, reason shutdown; SHUTDOWN now while draining too', () => {
+    const a = toForwarding();
+    a.send('SHUTDOWN');
+    a.effects();
+    a.send('DRAIN_TIMEOUT');
+    assert.deepEqual(a.value(), { teardown: 'aborting' });
+    assert.deepEqual(a.effects(), [...LEAVE_FORWARDING, ...INTO_TEARDOWN('abort')]);
+    assert.equal(a.context().reason, 'shutdown');
+    const b = toForwarding();
+    b.send('SHUTDOWN');
+    b.send('SHUTDOWN', { now: true });
+    assert.deepEqual(b.value(), { teardown: 'aborting' });
+    assert.equal(b.context().reason, 'shutdown');
+  });
+
+  test('a stray DRAIN_TIMEOUT (no drain started) changes nothing', () => {
+    const h = toForwarding();
+    h.send('DRAIN_TIMEOUT');
+    assert.equal(h.value(), 'forwarding');
+    assert.deepEqual(h.effects(), []);
   });
 
   test('closing: an error on either side → aborting, the first reason kept', () => {
@@ -484,6 +523,7 @@ const EVENT_TYPES_RECORD: Record<ForwardEventType, true> = {
   CLIENT_CLOSED: true,
   SERVER_CLOSED: true,
   SHUTDOWN: true,
+  DRAIN_TIMEOUT: true,
 };
 const EVENT_TYPES = Object.keys(EVENT_TYPES_RECORD) as ForwardEventType[];
 
@@ -502,6 +542,7 @@ function sampleEvent(type: ForwardEventType): ForwardEvent {
     CLIENT_CLOSED: { read: 1, written: 1 },
     SERVER_CLOSED: { read: 1, written: 1 },
     SHUTDOWN: {},
+    DRAIN_TIMEOUT: {},
   };
   return { ...fields[type], type, id: VIA_PROXY.id } as ForwardEvent;
 }
@@ -579,7 +620,7 @@ describe('forward machine: events against states (table-driven)', () => {
     assert.deepEqual(table, {
       'linking.connecting': ['BACKEND_CONNECTED', 'BACKEND_FAILED', 'CLIENT_CLOSED', 'CLIENT_ERROR', 'CONNECT_TIMEOUT', 'SHUTDOWN'],
       'linking.requesting': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'CONNECT_TIMEOUT', 'PROXY_DECLINED', 'PROXY_REPLY_OK', 'SERVER_CLOSED', 'SERVER_ERROR', 'SHUTDOWN'],
-      forwarding: ['CLIENT_CLOSED', 'CLIENT_END', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_END', 'SERVER_ERROR', 'SHUTDOWN'],
+      forwarding: ['CLIENT_CLOSED', 'CLIENT_END', 'CLIENT_ERROR', 'DRAIN_TIMEOUT', 'SERVER_CLOSED', 'SERVER_END', 'SERVER_ERROR', 'SHUTDOWN'],
       'teardown.closing': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_ERROR', 'TEARDOWN_TIMEOUT'],
       'teardown.aborting': ['CLIENT_CLOSED', 'CLIENT_ERROR', 'SERVER_CLOSED', 'SERVER_ERROR', 'TEARDOWN_TIMEOUT'],
     });
@@ -643,7 +684,7 @@ test('every transition of the forward machine (each guarded branch, the always t
     for (const t of node.always ?? []) all.push(transitionKey(t));
   }
   assert.equal(all.length, new Set(all).size, 'transition keys are unique');
-  assert.equal(all.length, 30, 'transitions in the machine (a new one needs a test above)');
+  assert.equal(all.length, 32, 'transitions in the machine (a new one needs a test above)');
   assert.deepEqual(all.filter((k) => !taken.has(k)), []);
 });
 

@@ -297,10 +297,42 @@ describe('proxy machine: shutdown', () => {
       assert.equal(h.registry().get(id)!.getSnapshot().context.code, ReplyCode.SHUTTING_DOWN);
     }
     assert.ok(h.effectsOf('connecting').some((e) => e.name === 'abortDial'));
-    // Forwarding: graceful close.
+    // Forwarding: drains, its drain timer started.
+    assert.equal(h.child('fwd'), 'forwarding');
+    assert.deepEqual(h.effectsOf('fwd').at(-1), { name: 'startTimer', params: { timer: 'drain' } });
+
+    // The second SHUTDOWN, `now`, reaches the draining pair: graceful close.
+    h.send({ type: 'SHUTDOWN', now: true });
+    assert.equal(h.value(), 'stopping');
     assert.deepEqual(h.child('fwd'), { teardown: 'closing' });
     assert.deepEqual(h.effectsOf('fwd').at(-1), { name: 'closeSockets', params: { mode: 'graceful' } });
     assert.equal(h.registry().get('fwd')!.getSnapshot().context.reason, 'shutdown');
+  });
+
+  test('SHUTDOWN now at once (a library stop()): linked pairs close without draining', () => {
+    const h = start();
+    h.accept('fwd');
+    toForwarding(h, 'fwd');
+    h.effects.length = 0;
+    h.send({ type: 'SHUTDOWN', now: true });
+    assert.equal(h.value(), 'stopping');
+    assert.deepEqual(h.child('fwd'), { teardown: 'closing' });
+    assert.equal(h.registry().get('fwd')!.getSnapshot().context.reason, 'shutdown');
+  });
+
+  test('a draining pair that closes by itself lets the root stop', () => {
+    const h = start();
+    h.accept('fwd');
+    toForwarding(h, 'fwd');
+    h.send({ type: 'SHUTDOWN' });
+    assert.equal(h.child('fwd'), 'forwarding');
+    h.send(ev('fwd', { type: 'SERVER_CLOSED', read: 1, written: 1 }));
+    h.send(ev('fwd', { type: 'CLIENT_CLOSED', read: 1, written: 1 }));
+    assert.equal(h.value(), 'stopped');
+    assert.deepEqual(
+      h.finished.map((o) => [o.id, o.reason]),
+      [['fwd', 'server-closed']],
+    );
   });
 
   test('ACCEPTED while stopping spawns the child and shuts it down at once', () => {

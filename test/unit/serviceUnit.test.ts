@@ -9,13 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULTS } from '../../src/config/index.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const UNIT = path.join(ROOT, 'scripts/mxproxy.service');
 const INSTALL_DIR = '/opt/mxproxy';
 const CONFIG = '/etc/mxproxy/mxproxy.config';
-/** The drain timeout the reload/drain work brings (30 s default): systemd must not SIGKILL before it ends. */
-const DRAIN_TIMEOUT_S = 30;
+/** The default drain and then the teardown of what is left: systemd must not SIGKILL before they end. */
+const DRAIN_TIMEOUT_S = (DEFAULTS.drainTimeout + DEFAULTS.teardownTimeout) / 1000;
 
 type Unit = Map<string, Map<string, string[]>>;
 
@@ -71,6 +72,7 @@ describe('scripts/mxproxy.service', () => {
     assert.equal(one('Service', 'ProtectHome'), 'yes');
     assert.equal(one('Service', 'PrivateTmp'), 'yes');
     assert.deepEqual(one('Service', 'ReadWritePaths').split(/\s+/).sort(), ['/var/lib/mxproxy', '/var/log/mxproxy']);
+    assert.equal(one('Service', 'RuntimeDirectory'), 'mxproxy', '/run/mxproxy for the pid file');
     assert.equal(one('Service', 'AmbientCapabilities'), 'CAP_NET_BIND_SERVICE');
     assert.equal(one('Service', 'CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE');
   });
