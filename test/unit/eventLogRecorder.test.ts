@@ -31,7 +31,12 @@ describe('event recorder: unauthenticated pairs', () => {
     const clock = new FakeClock();
     const file = path.join(dir, 'a.mxlog');
     const rec = await EventRecorder.open({ path: file, level: 'lifecycle', clock, unauthenticatedBudget: { count: 1, per: 'min', burst: 1 }, droppedSummaryMs: 10_000 });
-    const step = (id: string, to: string, on: string) => rec.observeChild(id, { value: to, status: to === 'closed' ? 'done' : 'active' }, on);
+    // A pair's first state comes from the registry's observer, every later one as XState's inspection reports it.
+    const step = (id: string, to: string, on: string) => {
+      const snapshot = { value: to, status: to === 'closed' ? 'done' : 'active' };
+      if (on === 'xstate.init') rec.observeChild(id, snapshot, on);
+      else rec.inspect({ type: '@xstate.microstep', rootId: 'root', actorRef: { sessionId: `s${id}`, id } as { sessionId: string }, event: { type: on }, snapshot, _transitions: [{ target: [to] }] });
+    };
 
     rec.event(accepted('a'));
     step('a', 'handshake', 'xstate.init');
