@@ -61,15 +61,16 @@ export interface MicrostepInspection {
   actorRef: { sessionId: string };
   event?: { type: string };
   snapshot?: unknown;
-  _transitions?: readonly { target?: readonly unknown[] | undefined; reenter?: boolean }[];
+  _transitions?: readonly { target?: readonly unknown[] | undefined; source?: unknown; reenter?: boolean }[];
 }
 
 /**
  * Every microstep of every actor that entered a state (version 2 of the log): a change of the state path, or a
- * re-entry (`connecting → connecting` on failover), each with the event that caused it — an eventless step
- * (`teardown.closing → closed`) with the event whose handling led to it, a root step caused by a child's end
- * with `xstate.done.actor.<id>`. Transitions that enter no state (targetless, or a self-target without
- * `reenter`) are not steps here: what they do shows in the effects.
+ * re-entry (`connecting → connecting` on failover, `teardown.aborting → teardown.aborting` on a second error),
+ * each with the event that caused it — an eventless step (`teardown.closing → closed`) with the event whose
+ * handling led to it, a root step caused by a child's end with `xstate.done.actor.<id>`. Transitions that enter
+ * no state (targetless, or a self-target without `reenter`) are not steps here: what they do shows in the
+ * effects.
  *
  * The steps come from XState's inspection (`inspect` of the root actor, which sees every actor of its
  * system); a pair's first state from the registry's step observer (`child`, at spawn), the root's from `root`.
@@ -102,27 +103,27 @@ export class MicrostepTracker {
     if (ev.type !== '@xstate.microstep') return;
     const transitions = ev._transitions;
     if (!transitions || transitions.length === 0) return;
-    let targeted = false;
-    let reentered = false;
+    // A targeted transition exits and enters states unless it targets its own source without `reenter`
+    // (XState's transition domain): one to an ancestor re-enters it whatever its flag says.
+    let entered = false;
     for (const t of transitions) {
       if (!t.target || t.target.length === 0) continue;
-      targeted = true;
-      if (t.reenter) reentered = true;
+      if (t.reenter || t.target.some((n) => n !== t.source)) entered = true;
     }
-    if (!targeted) return;
+    if (!entered) return;
     const isRoot = ev.actorRef.sessionId === ev.rootId;
     const id = isRoot ? this.rootId : actorId(ev.actorRef);
     if (id === undefined) return;
-    this.step(id, ev.snapshot as Snapshot, ev.event?.type ?? 'unknown', reentered);
+    this.step(id, ev.snapshot as Snapshot, ev.event?.type ?? 'unknown', true);
   };
 
-  /** One microstep of actor `id` (public for tests): recorded when the path changed or a state was re-entered. */
-  step(id: string, snapshot: Snapshot, on: string, reentered: boolean): void {
+  /** One step of actor `id`: recorded when the path changed or (`entered`) states were exited and entered. */
+  private step(id: string, snapshot: Snapshot, on: string, entered: boolean): void {
     const to = statePath(snapshot.value);
     const from = this.last.get(id) ?? null;
     if (snapshot.status === 'active') this.last.set(id, to);
     else this.last.delete(id);
-    if (from !== to || reentered) this.onTransition({ id, from, to, on });
+    if (from !== to || entered) this.onTransition({ id, from, to, on });
   }
 }
 

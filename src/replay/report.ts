@@ -2,7 +2,7 @@
  * The end of a replay in words: the one-line summary (`replayed 120 events, 11 connections, all transitions
  * match`, then `; …` notes that apply) and the report of a divergence with the records that led to it.
  */
-import { FORWARDER_ROOT_ID, ROOT_ID, type LogRecord } from '../eventlog/records.js';
+import { FORWARDER_ROOT_ID, machineOf, ROOT_ID, type LogRecord } from '../eventlog/records.js';
 import { describeEffect, describeTransition, type Divergence } from './engine.js';
 import { printable, singleLine } from '../shared/printable.js';
 import type { ReplayRunsResult } from './runs.js';
@@ -23,7 +23,9 @@ export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
   let line = `replayed ${plural(r.events, 'event')}, ${plural(r.connections, 'connection')}, `;
   // A version-1 log recorded state changes only: that is all it is checked for, and the line says so.
   const v1 = r.version < 2;
-  const match = v1 ? 'all transitions match' : 'all states, effects, outputs and decisions match';
+  // A forwarder decides nothing: its log has no requests to decide again.
+  const proxy = r.runs.length === 0 || r.runs.some((run) => machineOf(run.header) === 'proxy');
+  const match = v1 ? 'all transitions match' : proxy ? 'all states, effects, outputs and decisions match' : 'all states, effects and outputs match';
   if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at} (${r.divergence.divergence.kind})`;
   else if (r.error) line += r.events > 0 ? `${match} up to the error` : 'nothing to check';
   else line += match;

@@ -179,7 +179,7 @@ describe('forwarder event log', () => {
   it('mxproxy replay of the log: every transition matches, through the forwarder\'s machines', async () => {
     const r = await replay(viaProxy);
     assert.equal(r.status, 0, show(r));
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, 2 connections, all states, effects, outputs and decisions match$/);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, 2 connections, all states, effects and outputs match$/);
     assert.match(r.stdout, /do sendRequest target=echo/);
     assert.match(r.stdout, /ended target=secret via=127\.0\.0\.1:\d+ upstream=127\.0\.0\.1:\d+ reason=declined:ERR_NOT_ALLOWED code=ERR_NOT_ALLOWED message="/);
     assert.match(r.stdout, /^connection 1 {2}peer 127\.0\.0\.1:\d+ {2}target echo {2}backend 127\.0\.0\.1:\d+ {2}at /m);
@@ -263,7 +263,7 @@ describe('forwarder event log', () => {
   });
 
   it('proxy logs are still replayed through the proxy\'s machines (the recorded fixtures)', async () => {
-    const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/eventlog/declines.mxlog');
+    const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/eventlog/v1/declines.mxlog');
     const r = await replay(fixtures);
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /^proxy {2}log started /m);
