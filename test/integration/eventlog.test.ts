@@ -82,6 +82,39 @@ describe('event log: record a real run, replay it', () => {
     assert.ok(xs.some((x) => x.on === 'HANDSHAKE_TIMEOUT'));
   });
 
+  it('version 2: the config first, effects with their parameters, each pair\'s output, the certificate, the rule, why a decline', () => {
+    assert.equal((header as { version: number }).version, 2);
+    const firstEvent = events(list)[0];
+    assert.equal(firstEvent?.e.type, 'CONFIG_LOADED', 'the config is written at start, before any pair, not held');
+    const effects = list.filter((r) => r.k === 'f');
+    for (const name of ['startTimer', 'cancelTimer', 'readRequest', 'authorize', 'dialBackend', 'link', 'sendDecline', 'closeSockets']) {
+      assert.ok(effects.some((f) => f.name === name), `${name} recorded`);
+    }
+    const dials = effects.filter((f) => f.name === 'dialBackend').map((f) => f.params as { attempt: number; address: string });
+    assert.ok(dials.some((p) => p.attempt === 1 && /^127\.0\.0\.1:\d+$/.test(p.address)), 'the failover dial, with its attempt and address');
+    assert.ok(effects.some((f) => f.name === 'sendDecline' && (f.params as { code: string }).code === 'ERR_TARGET_UNREACHABLE'));
+    const outputs = list.filter((r) => r.k === 'o');
+    assert.equal(outputs.length, ALL_SCENARIOS.length, 'one output per pair');
+    const linked = outputs.find((o) => o.o.reason === 'client-closed' && o.o.target === 'echo');
+    assert.ok(linked && linked.k === 'o');
+    assert.deepEqual(Object.keys(linked.o).sort(), ['backend', 'client', 'code', 'id', 'identity', 'message', 'peer', 'reason', 'server', 'target']);
+    assert.ok((linked.o.client as { read: number }).read > 0 && (linked.o.server as { written: number }).written > 0, 'bytes each way');
+    const tlsOk = events(list).find((r) => r.e.type === 'TLS_OK');
+    const cert = tlsOk?.e.type === 'TLS_OK' ? tlsOk.e.cert : undefined;
+    assert.ok(cert, 'TLS_OK carries the certificate');
+    assert.match(cert.serial, /^[0-9A-F]+$/);
+    assert.match(cert.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.match(cert.issuer, /CN=/);
+    assert.ok(!Number.isNaN(Date.parse(cert.notAfter)));
+    const authorized = events(list).find((r) => r.e.type === 'AUTHORIZED');
+    assert.ok(authorized?.e.type === 'AUTHORIZED');
+    assert.match(authorized.e.rule ?? '', /test\.config:\d+$/);
+    assert.match(authorized.e.ruleText ?? '', /^(cn:)?test-client /);
+    const notAllowed = events(list).find((r) => r.e.type === 'DECLINED' && r.e.code === 'ERR_NOT_ALLOWED');
+    assert.ok(notAllowed?.e.type === 'DECLINED');
+    assert.equal(notAllowed.e.why, 'no allow rule for cn:test-client → secret (rules checked: 2, listing the target: 0)');
+  });
+
   it('replays with every transition matching', async () => {
     const r = await replayFiles([log]);
     assert.equal(r.error, undefined);
@@ -90,6 +123,10 @@ describe('event log: record a real run, replay it', () => {
     assert.equal(r.summary.connections, ALL_SCENARIOS.length);
     assert.equal(r.summary.events, events(list).length);
     assert.equal(r.summary.transitions, transitions(list).length);
+    assert.equal(r.summary.effects, list.filter((x) => x.k === 'f').length);
+    assert.equal(r.summary.outputs, ALL_SCENARIOS.length);
+    assert.ok(r.summary.decisions >= 4, 'every request decided again from the logged config');
+    assert.equal(r.summary.undecided, 0);
     assert.equal(r.summary.unchecked, 0);
   });
 
