@@ -477,31 +477,29 @@ export class Replayer {
   finish(truncated: boolean): ReplaySummary {
     let unchecked = 0;
     if (!this.divergence) {
-      const lists: [DivergenceKind, IterableIterator<[string, { cause: number }[]]>][] = [
-        ['state', this.states.entries()],
-        ['effect', this.effects.entries()],
-        ['output', this.outputs.entries()],
-      ];
-      outer: for (const [, entries] of lists) {
-        for (const [id, list] of entries) {
-          if (list.length === 0 || (id === this.rootId && !this.rootChecked)) continue;
-          if (truncated) {
-            unchecked += list.length;
-            continue;
-          }
-          if (!this.leftovers(id, list[0]!.cause, '')) break outer;
-          const output = this.outputs.first(id);
-          if (output) {
-            this.divergence = {
-              kind: 'output',
-              id,
-              expected: null,
-              actual: output,
-              at: output.cause,
-              message: `${this.who(id)}: output: replay ended the pair with ${JSON.stringify(output.o)} (caused by event #${output.cause}), which the log does not record`,
-            };
-            break outer;
-          }
+      const ids = new Set<string>();
+      for (const pending of [this.states, this.effects, this.outputs]) {
+        for (const [id, list] of pending.entries()) {
+          if (id === this.rootId && !this.rootChecked) continue;
+          if (truncated) unchecked += list.length;
+          else ids.add(id);
+        }
+      }
+      for (const id of ids) {
+        // States and effects first (they came before the output), each at the event that caused it.
+        const first = this.states.first(id) ?? this.effects.first(id);
+        if (first && !this.leftovers(id, first.cause, '')) break;
+        const output = this.outputs.first(id);
+        if (output) {
+          this.divergence = {
+            kind: 'output',
+            id,
+            expected: null,
+            actual: output,
+            at: output.cause,
+            message: `${this.who(id)}: output: replay ended the pair with ${JSON.stringify(output.o)} (caused by event #${output.cause}), which the log does not record`,
+          };
+          break;
         }
       }
     }
