@@ -6,7 +6,9 @@
  *
  *   npm run build && node dist/scripts/recordEventLogFixtures.js [forward-proxy.mxlog ...]
  *
- * test/unit/eventLogFixtures.test.ts replays them: a log recorded by an earlier build must still replay.
+ * test/unit/eventLogFixtures.test.ts replays them: a log recorded by an earlier build must still replay; and
+ * test/unit/replayOracle.test.ts replays them through deliberately broken machines, which must be caught. Logs
+ * of an earlier log version are kept under v1/ (not re-recorded): the reader must go on reading them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +23,7 @@ const FIXTURES: { file: string; level: string; stories: ((w: s.ScenarioWorld) =>
   {
     file: 'declines.mxlog',
     level: 'lifecycle',
-    stories: [s.clientCloses, s.notAllowed, s.unknownTarget, s.garbage, s.tlsRefused, s.handshakeTimeout],
+    stories: [s.clientCloses, s.notAllowed, s.unknownTarget, s.garbage, s.tlsRefused, s.handshakeTimeout, s.resetBeforeTls],
   },
   {
     file: 'teardown-failover.mxlog',

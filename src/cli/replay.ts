@@ -1,8 +1,9 @@
 /**
  * `mxproxy replay <log>`: feeds a recorded event log back through the machines that wrote it — the proxy's
  * connection machines, or a forwarder's forward machines, as its header says (no sockets, no timers: only the
- * replay modules and fs), checks every transition against the recorded one, and shows what
- * happened: a timeline per connection, JSON lines, or one connection's path as a Mermaid diagram.
+ * replay modules and fs), checks every microstep, effect, output and authorization decision against the log
+ * (states only for a version-1 log), and shows what happened: a timeline per connection, JSON lines, or one
+ * connection's path as a Mermaid diagram.
  *
  * Where things go:
  *   timeline  stdout: connection blocks, the proxy section, a divergence report, and the summary as the LAST
@@ -11,7 +12,10 @@
  *             `{"summary": …}` as the last line; stderr: the human summary, divergence report, errors
  *   mermaid   stdout: the diagram only (redirect it to a .mmd file); stderr: everything else
  *
- * Exit status: 0 every transition matches, 1 a divergence, 2 a usage problem or a log that is not a log,
+ * With --config NEW.config it replays nothing: every request is decided again under the new servers and rules
+ * (replay/whatif.ts) and the connections whose outcome would change are listed; exit 0 none, 1 some.
+ *
+ * Exit status: 0 everything matches, 1 a divergence, 2 a usage problem or a log that is not a log,
  * damaged or unreadable (what was replayed before it is still shown), 3 an internal error.
  */
 import type { Command } from 'commander';
@@ -27,6 +31,12 @@ import { divergenceReport, errorLine, summaryLine } from '../replay/report.js';
 import { logSeries } from '../replay/run.js';
 import { planRuns, replayRuns, type LogRun, type ReplayRunsResult, type RunPlan } from '../replay/runs.js';
 import { formatConnection, formatLate, formatProxySection, type TimelineStyle } from '../replay/timeline.js';
+import { whatIf, whatIfJson, whatIfSummary, whatIfTable } from '../replay/whatif.js';
+import { Authorizer } from '../auth/rules.js';
+import { loadProxyConfig, type ProxyConfig } from '../config/index.js';
+import { configSnapshot } from '../config/snapshot.js';
+import { ConfigError } from '../errors.js';
+import { singleLine } from '../shared/printable.js';
 
 const USAGE_EXIT = 2;
 const DIVERGENCE_EXIT = 1;
@@ -35,6 +45,8 @@ const FORMATS = ['timeline', 'json', 'mermaid'] as const;
 type Format = (typeof FORMATS)[number];
 
 interface ReplayOptions {
+  /** What-if: decide every request again under this config instead of replaying. */
+  config?: string;
   connection?: string;
   target?: string;
   from?: string;
@@ -210,6 +222,36 @@ function parseWindow(o: ReplayOptions, plan: RunPlan): Pick<ReplayFilter, 'from'
   return { ...(from !== undefined ? { from } : {}), ...(until !== undefined ? { until } : {}) };
 }
 
+/**
+ * `--config NEW.config`: every request decided again under the new servers and rules; the pairs whose outcome
+ * would change, as a table or JSON lines. Exit 0 nothing would change, 1 something would, 2 a problem.
+ */
+async function whatIfCommand(plan: RunPlan, o: ReplayOptions, out: Output): Promise<number> {
+  if (o.format === 'mermaid') throw new UsageError('--config decides the requests again: its output is a table (or --format json), not a diagram');
+  let config: ProxyConfig;
+  try {
+    // The certificate files belong to the proxy's host: only the rules and servers are read here.
+    config = loadProxyConfig(o.config!, { checkFiles: false });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`--config ${err.message}`, { cause: err });
+    throw err;
+  }
+  const snapshot = configSnapshot(config);
+  const result = await whatIf(plan, Authorizer.fromSnapshot(snapshot));
+  const label = `${snapshot.file} (${snapshot.hash.slice(0, 12)})`;
+  if (o.format === 'json') {
+    for (const v of whatIfJson(result, snapshot)) out.line(jsonLine(v));
+    out.err(whatIfSummary(result, label));
+  } else {
+    out.lines(whatIfTable(result, label, plan.runs.length));
+  }
+  if (result.error) {
+    out.err(`mxproxy replay: ${singleLine(result.error.stop.message)}`);
+    return USAGE_EXIT;
+  }
+  return result.changes.length > 0 ? DIVERGENCE_EXIT : 0;
+}
+
 async function replayCommand(log: string, more: string[], o: ReplayOptions): Promise<void> {
   const bar = new ProgressBar(process.stderr, process.stderr.isTTY === true && o.progress !== false);
   const out = new Output(bar);
@@ -224,6 +266,10 @@ async function replayCommand(log: string, more: string[], o: ReplayOptions): Pro
     }
     const files = await filesToReplay(log, more, o.single);
     const plan = await planRuns(files);
+    if (o.config !== undefined) {
+      process.exitCode = await whatIfCommand(plan, o, out);
+      return;
+    }
     if (files.length > 1) {
       const runs = plan.runs.length > 1 ? ` (${plan.runs.length} proxy runs)` : '';
       out.err(`replaying ${files.length} files${runs}: ${files.join(', ')}`);
@@ -293,6 +339,7 @@ export function registerReplayCommand(program: Command): void {
     .description("replay an event log (the proxy's or a forwarder's) through its machines, check every transition, show what happened")
     .argument('<log>', 'event log file; alone it means its rotated series (log.N … log.1, log), oldest first')
     .argument('[more logs...]', 'further files, replayed in the order given (no series lookup)')
+    .option('--config <file>', 'what if: decide every recorded request again under this config\'s servers and rules, list the pairs that would change')
     .option('--connection <id>', 'show only this connection (ids are base 36, as in the timeline)')
     .option('--target <name>', 'show only connections that asked for this target')
     .option('--from <time>', 'show only connections with records at or after this time')
@@ -315,14 +362,20 @@ export function registerReplayCommand(program: Command): void {
         'json prints one line per record (bytes as base64) and a final {"summary": ...} line. mermaid prints',
         'a stateDiagram-v2 of one connection (--connection is required). Other messages go to stderr.',
         '',
-        'Exit status: 0 every transition matches, 1 a divergence (reported with the records leading to it),',
+        'Exit status: 0 everything matches, 1 a divergence (reported with the records leading to it),',
         '2 a usage problem, or a log that is not a log, damaged or unreadable (what came before is still shown).',
+        '',
+        'What if: with --config NEW.config nothing is replayed; every request in the log is decided again under',
+        'the new servers and rules, and the connections whose outcome would change are listed (allowed →',
+        'declined with the code, declined → allowed, other addresses). Exit 0 when nothing would change, 1 when',
+        'something would.',
         '',
         'Examples:',
         '  mxproxy replay /var/log/mxproxy/events.mxlog',
         '  mxproxy replay /var/log/mxproxy/events.mxlog --connection 7 --format mermaid > connection-7.mmd',
         '  mxproxy replay /var/log/mxproxy/events.mxlog --from 03:10 --until 03:15 --target data',
         '  mxproxy replay events.mxlog.2 events.mxlog.1 --format json --no-progress | jq -c \'select(.k == "e")\'',
+        '  mxproxy replay /var/log/mxproxy/events.mxlog --config /etc/mxproxy/mxproxy.config.new',
       ].join('\n'),
     )
     .action(replayCommand);

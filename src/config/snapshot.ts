@@ -5,21 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { formatHostPort } from '../shared/address.js';
+import { canonicalJson } from '../shared/canonical.js';
 import type { ConfigSnapshot } from '../shared/events.js';
 import { rateLabel } from '../shared/tokenBucket.js';
 import type { ProxyConfig, SourceRef } from './types.js';
 
 const where = (s: SourceRef): string => `${s.file}:${s.line}`;
 
-/** JSON with object keys sorted, so the hash does not depend on the order keys were set in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export function configSnapshot(c: ProxyConfig): ConfigSnapshot {
   const body: Omit<ConfigSnapshot, 'hash' | 'file'> = {
@@ -45,6 +37,6 @@ export function configSnapshot(c: ProxyConfig): ConfigSnapshot {
   };
   // The file name is not part of the hash: the same rules from another path behave the same. Rule and server
   // positions are (a rule's file:line is how a decision is explained).
-  const hash = createHash('sha256').update(canonical(body)).digest('hex');
+  const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
   return { file: c.file, hash, ...body };
 }

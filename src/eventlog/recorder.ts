@@ -1,7 +1,9 @@
 /**
- * The live side of the event log, for the proxy and for a forwarder alike: every event as it enters the root actor, every state transition (the
- * root's from its snapshots, each pair's from the registry's step observer: ./transitions.ts), and at `traffic`/`payload` level every forwarded chunk. Appends are synchronous and
- * cheap; the writer buffers and flushes at least every 100 ms.
+ * The live side of the event log, for the proxy and for a forwarder alike: every event as it enters the root
+ * actor, every microstep of every actor (XState's inspection, ./transitions.ts), every effect a pair's machine
+ * asks for (./effects.ts), each pair's output, inputs the machines did not take, and at `traffic`/`payload`
+ * level every forwarded chunk. Appends are synchronous and cheap; the writer buffers and flushes at least
+ * every 100 ms.
  *
  * Anyone who can open TCP can make pairs, so a pair's records are held in memory until its client has proved
  * a certificate (TLS_OK), then written in their order. A pair that ends before that is written only within a
@@ -17,7 +19,7 @@ import { EventLogWriter, type EventLogWriterStats } from './writer.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
 import { TokenBucket, type Rate } from '../shared/tokenBucket.js';
 import { LOG_FORMAT, LOG_VERSION, rootIdOf, type HeaderRecord, type LogMachine, type LogRecord, type LoggedEvent } from './records.js';
-import { TransitionTracker } from './transitions.js';
+import { MicrostepTracker } from './transitions.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -60,7 +62,7 @@ export interface RecorderStats {
 
 export class EventRecorder {
   private seq = 0;
-  private readonly tracker: TransitionTracker;
+  private readonly tracker: MicrostepTracker;
   /** Records of pairs accepted and not yet past TLS_OK, in order, stamped but not numbered. */
   private readonly held = new Map<string, LogRecord[]>();
   /** Recently dropped pairs, oldest first. */
@@ -81,7 +83,7 @@ export class EventRecorder {
     private readonly clock: Clock,
     opts: Pick<RecorderOptions, 'unauthenticatedBudget' | 'droppedSummaryMs' | 'machine'>,
   ) {
-    this.tracker = new TransitionTracker((t) => this.route({ k: 'x', s: 0, t: 0, ...t }, t.id), rootIdOf(opts.machine ?? 'proxy'));
+    this.tracker = new MicrostepTracker((t) => this.route({ k: 'x', s: 0, t: 0, ...t }, t.id), rootIdOf(opts.machine ?? 'proxy'));
     // Only the proxy's port faces the network before a certificate is shown; a forwarder's pairs are its own
     // local clients and have no TLS_OK to wait for.
     this.holding = (opts.machine ?? 'proxy') === 'proxy';
@@ -117,14 +119,34 @@ export class EventRecorder {
     return this.writer.path;
   }
 
-  /** For the root's `observeChild` input: each child's state after every event it takes. */
-  get observeChild(): TransitionTracker['child'] {
+  /** For the root's `observeChild` input: each child's first state, and its end. */
+  get observeChild(): MicrostepTracker['child'] {
     return this.tracker.child;
   }
 
   /** For the root actor's snapshots (its first one too: subscribe does not replay it). */
-  get observeRoot(): TransitionTracker['root'] {
+  get observeRoot(): MicrostepTracker['root'] {
     return this.tracker.root;
+  }
+
+  /** For `createActor(root, { inspect })`: the microsteps of every actor in the root's system. */
+  get inspect(): MicrostepTracker['inspect'] {
+    return this.tracker.inspect;
+  }
+
+  /** For recordEffects (./effects.ts): an effect pair `id`'s machine asked for. */
+  readonly effect = (id: string, name: string, params: unknown): void => {
+    this.route(params === undefined ? { k: 'f', s: 0, t: 0, id, name } : { k: 'f', s: 0, t: 0, id, name, params }, id);
+  };
+
+  /** Pair `id` ended with `output` (before `ended`, so a held pair's output is held with it). */
+  output(id: string, output: object): void {
+    this.route({ k: 'o', s: 0, t: 0, id, o: output as Record<string, unknown> }, id);
+  }
+
+  /** An input of pair `id` that does not go to the machines (`why`: see NotedRecord). */
+  noted(id: string, e: { type: string } & Record<string, unknown>, why: string): void {
+    this.route({ k: 'n', s: 0, t: 0, id, e, why }, id);
   }
 
   private append(r: LogRecord): void {
@@ -153,7 +175,6 @@ export class EventRecorder {
 
   /** An event, as it is handed to the root actor. */
   event(e: LoggedEvent): void {
-    this.tracker.entering(e.type);
     const r: LogRecord = { k: 'e', s: 0, t: 0, e };
     if (e.type === 'SHUTDOWN') {
       this.holding = false;

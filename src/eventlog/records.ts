@@ -4,7 +4,11 @@
  * the injected clock). Short keys: at `lifecycle` level a busy proxy writes several records per connection.
  *
  *   e  an event as it entered the root actor (ACCEPTED, TLS_OK, …, SHUTDOWN): what replay feeds back in
- *   x  a state transition of an actor (`id` is the pair's id, or "#proxy"/"#forwarder" for the root): what replay checks
+ *   x  a microstep of an actor that entered a state (`id` is the pair's id, or "#proxy"/"#forwarder" for the
+ *      root), re-entries included: what replay checks (version 1: only changes of the state path)
+ *   f  an effect a pair's machine asked for (dialBackend, sendDecline, …) with its parameters: checked (v2)
+ *   o  a pair's output when it ended (reason, code, message, identity, target, backend, bytes): checked (v2)
+ *   n  an input the machines did not take (a socket error before TLS): shown, never fed back (v2)
  *   c  a chunk forwarded (`traffic` level: its size; `payload` level: its bytes): shown, never fed back
  *   d  how many pairs that ended before TLS_OK were not recorded (over the budget; see recorder.ts): shown,
  *      never fed back
@@ -14,7 +18,8 @@ import type { ProxyEvent } from '../../machines/proxy.js';
 import type { EventLogLevel } from '../shared/eventLogLevel.js';
 
 export const LOG_FORMAT = 'mxproxy-eventlog';
-export const LOG_VERSION = 1;
+/** 2: every microstep (re-entries too), effects (`f`), outputs (`o`), noted inputs (`n`). 1: state changes only. */
+export const LOG_VERSION = 2;
 /** The actor id transitions of the root supervisor are recorded under. */
 export const ROOT_ID = '#proxy'; // never a connection id (those are base-36 numbers)
 /** The same for the forwarder's root, in a forwarder's log. */
@@ -82,6 +87,39 @@ export interface ChunkRecord {
   b?: Uint8Array;
 }
 
+/** An effect a pair's machine asked for, as the provided action was called (src/eventlog/effects.ts). */
+export interface EffectRecord {
+  k: 'f';
+  s: number;
+  t: number;
+  id: string;
+  /** The action's name: `dialBackend`, `sendDecline`, `closeSockets`, … */
+  name: string;
+  /** Its parameters as the machine resolved them; absent for an action without any. */
+  params?: unknown;
+}
+
+/** What a pair's machine ended with: ConnectionOutput, or ForwardOutput in a forwarder's log. */
+export interface OutputRecord {
+  k: 'o';
+  s: number;
+  t: number;
+  id: string;
+  o: Record<string, unknown>;
+}
+
+/** An input of a pair that did not go to the machines (`why`), kept so the log is a complete account. */
+export interface NotedRecord {
+  k: 'n';
+  s: number;
+  t: number;
+  id: string;
+  /** Event-shaped: `{ type: 'CLIENT_ERROR', id, code, message }`. */
+  e: { type: string } & Record<string, unknown>;
+  /** `before-tls`: an error of the accepted socket while TLS was not done (the TLS outcome reports it). */
+  why: string;
+}
+
 /** Pairs that ended before TLS_OK and were not written (none of their records), since `since`. */
 export interface DroppedRecord {
   k: 'd';
@@ -95,7 +133,10 @@ export interface DroppedRecord {
   since: number;
 }
 
-export type LogRecord = EventRecord | TransitionRecord | ChunkRecord | DroppedRecord;
+export type LogRecord = EventRecord | TransitionRecord | EffectRecord | OutputRecord | NotedRecord | ChunkRecord | DroppedRecord;
+
+/** The record kinds a version-1 log may hold; the others came with version 2. */
+export const V1_KINDS: ReadonlySet<string> = new Set(['e', 'x', 'c', 'd']);
 
 /** "handshake.tls" from XState's state value ({ handshake: 'tls' }). */
 export function statePath(value: unknown): string {
@@ -129,6 +170,19 @@ export function asLogRecord(v: unknown): LogRecord | string {
       if (typeof r.id !== 'string' || typeof r.to !== 'string' || typeof r.on !== 'string') return 'transition record without id, to or on';
       if (r.from !== null && typeof r.from !== 'string') return 'transition record with a bad from';
       return v as TransitionRecord;
+    case 'f':
+      if (typeof r.id !== 'string' || typeof r.name !== 'string') return 'effect record without id or name';
+      return v as EffectRecord;
+    case 'o':
+      if (typeof r.id !== 'string' || typeof r.o !== 'object' || r.o === null) return 'output record without id or output';
+      return v as OutputRecord;
+    case 'n': {
+      const e = r.e as { type?: unknown } | undefined;
+      if (typeof r.id !== 'string' || typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof r.why !== 'string') {
+        return 'noted record without id, event or why';
+      }
+      return v as NotedRecord;
+    }
     case 'c':
       if (typeof r.id !== 'string' || (r.d !== 'up' && r.d !== 'down') || typeof r.n !== 'number') return 'chunk record without id, d or n';
       return v as ChunkRecord;

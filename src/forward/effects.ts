@@ -9,6 +9,7 @@ import type { ForwarderEvent } from '../../machines/forwarder.js';
 import { dialProxy, requestTarget } from '../client/connect.js';
 import type { TlsSessionCache } from '../client/sessionCache.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import type { ForwardEffect } from '../eventlog/effects.js';
 import { InternalError, ProtocolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { dial } from '../net/dial.js';
@@ -201,7 +202,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
         s.resume();
       }
     }),
-  };
+  } satisfies Record<ForwardEffect, unknown>;
 
   /** The pair's actor reached its final state: release what src/ held for it, and say how it ended. */
   function finished(out: ForwardOutput): void {

@@ -20,6 +20,7 @@ import { ForwardRegistry, forwarderMachine, superviseForwardsWith, type Forwarde
 import { systemClock, type Clock } from '../clock.js';
 import { formatIssue, type ClientConfig, type ForwardRule } from '../config/index.js';
 import { TlsMaterialError } from '../errors.js';
+import { recordEffects } from '../eventlog/effects.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import type { Logger } from '../log.js';
 import { lifecycle$ } from '../net/socketEvents.js';
@@ -161,11 +162,17 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     teardownMs: opts.graceMs ?? 2000,
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
-  const registry = new ForwardRegistry(forwardMachine.provide({ actions: effects.actions }), {
+  // With a log, each effect is recorded as it is called, and every microstep seen through XState's inspection
+  // (as in the proxy's runtime).
+  const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
+  const registry = new ForwardRegistry(forwardMachine.provide({ actions }), {
     observe: recorder?.observeChild,
-    finished: (output) => effects.finished(output),
+    finished: (output) => {
+      recorder?.output(output.id, output);
+      effects.finished(output);
+    },
   });
-  const root = createActor(superviseForwardsWith(registry));
+  const root = createActor(superviseForwardsWith(registry), recorder ? { inspect: recorder.inspect } : {});
   let resolveRootDone!: () => void;
   const rootDone = new Promise<void>((r) => (resolveRootDone = r));
   const observeRoot = recorder?.observeRoot;

@@ -11,7 +11,8 @@
  */
 import { constants, createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
+import tls, { type PeerCertificate } from 'node:tls';
+import type { CertSummary } from '../shared/events.js';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
 import { encodeIdentity } from '../shared/identity.js';
 import { clientPolicy, type ClientPolicy } from './clientPolicy.js';
@@ -35,7 +36,7 @@ export interface TlsOutcome {
   ok(
     raw: Socket,
     socket: tls.TLSSocket,
-    info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean },
+    info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean; cert: CertSummary },
     cert: { serial: string; notAfter: number },
   ): void;
   failed(raw: Socket, code: string, message: string): void;
@@ -48,6 +49,20 @@ export interface TlsOutcome {
  */
 function rawOf(socket: tls.TLSSocket): Socket | undefined {
   return (socket as unknown as { _parent?: Socket })._parent;
+}
+
+/** What the event log keeps of a verified client certificate: fields Node has already parsed, no DER work. */
+export function certSummary(peer: Pick<PeerCertificate, 'serialNumber' | 'fingerprint256' | 'issuer' | 'valid_to'>): CertSummary {
+  const issuer = Object.entries((peer.issuer ?? {}) as unknown as Record<string, string | string[] | undefined>)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : (v ?? '')}`)
+    .join(', ');
+  const notAfter = new Date(peer.valid_to);
+  return {
+    serial: peer.serialNumber ?? '',
+    fingerprint256: peer.fingerprint256 ?? '',
+    issuer,
+    notAfter: Number.isNaN(notAfter.getTime()) ? String(peer.valid_to ?? '') : notAfter.toISOString(),
+  };
 }
 
 /** Bytes of a session-ticket key as Node takes it (name, HMAC and AES keys, 16 each). */
@@ -167,6 +182,7 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
         protocol: socket.getProtocol() ?? 'unknown',
         alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
         resumed,
+        cert: certSummary(peer),
       },
       // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
       { serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) },

@@ -6,7 +6,8 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { ByteCounts, CloseMode, ConnectionEvent, ConnectionOutput, TimerName } from '../../machines/connection.js';
-import type { Authorizer } from '../auth/rules.js';
+import { CERTIFICATE_WHY, decideNames, decisionEvent, type Authorizer } from '../auth/rules.js';
+import type { ConnectionEffect } from '../eventlog/effects.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ProxyConfig } from '../config/types.js';
 import { InternalError } from '../errors.js';
@@ -16,8 +17,7 @@ import { dial, type Dial } from '../net/dial.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import { formatHostPort, parseHostPort } from '../shared/address.js';
 import { ReplyCode } from '../shared/codes.js';
-import { decodeIdentity, encodeIdentity, type Identity } from '../shared/identity.js';
-import { printable, PRINTABLE_MAX, truncate } from '../shared/printable.js';
+import { printable, truncate } from '../shared/printable.js';
 import { FrameReader, OK_REPLY, decodeBody, encodeReply, parseRequest } from '../protocol/frame.js';
 import type { EventBus } from './bus.js';
 
@@ -276,25 +276,27 @@ export function createEffects(deps: EffectsDeps) {
     }),
 
     authorize: guarded<{ identity: string; identities: string[]; target: string }>('authorize', (p, _args, params) => {
-      // TLS_OK carries the names as `cn:…`, `dns:…`, `uri:…` (src/shared/identity.ts); one without a kind
-      // matches no rule.
-      const identities = params.identities.map(decodeIdentity).filter((id): id is Identity => id !== undefined);
-      const d = deps.authorizer().decide(identities, params.target);
+      const d = decideNames(deps.authorizer(), params.identities, params.target);
+      // A certificate revoked by a CRL loaded (or expired) since its handshake: the rules no longer matter.
       const certProblem = d.ok ? deps.certificateProblem?.(p) : undefined;
-      // Past the rules, the pair limits (per identity, per server) may still say no: ERR_OVERLOADED.
-      const no = certProblem
-        ? { code: ReplyCode.NOT_ALLOWED, message: `the client certificate ${certProblem}` }
-        : d.ok
-          ? deps.admit?.(p.id, params.identity, params.target)
-          : d;
-      if (no) {
-        bus.emit({ type: 'DECLINED', id: p.id, code: no.code, message: no.message });
-      } else if (d.ok) {
-        p.matched = truncate(encodeIdentity(d.matched), PRINTABLE_MAX);
-        p.rule = d.rule.where;
-        log(dispatchLevel, 'authorized', p, () => ({ matched: p.matched, rule: d.rule.where, allow: d.rule.text }));
-        bus.emit({ type: 'AUTHORIZED', id: p.id, addresses: d.addresses, matched: p.matched, rule: d.rule.where });
+      if (certProblem) {
+        const message = `the client certificate ${certProblem}`;
+        bus.emit({ type: 'DECLINED', id: p.id, code: ReplyCode.NOT_ALLOWED, message, why: `${CERTIFICATE_WHY}${certProblem}` });
+        return;
       }
+      // Past the rules, the pair limits (per identity, per server) may still say no: ERR_OVERLOADED.
+      const over = d.ok ? deps.admit?.(p.id, params.identity, params.target) : undefined;
+      if (over) {
+        bus.emit({ type: 'DECLINED', id: p.id, code: over.code, message: over.message });
+        return;
+      }
+      const e = decisionEvent(d);
+      if (e.type === 'AUTHORIZED') {
+        p.matched = e.matched;
+        p.rule = e.rule;
+        log(dispatchLevel, 'authorized', p, () => ({ matched: p.matched, rule: e.rule, allow: e.ruleText }));
+      }
+      bus.emit({ ...e, id: p.id });
     }),
 
     dialBackend: guarded<{ attempt: number; address: string }>('dialBackend', (p, _args, { attempt, address }) => {
@@ -387,7 +389,7 @@ export function createEffects(deps: EffectsDeps) {
         s.resume();
       }
     }),
-  };
+  } satisfies Record<ConnectionEffect, unknown>;
 
   /** The pair's actor reached its final state: release what src/ held for it. */
   function finished(out: ConnectionOutput): void {

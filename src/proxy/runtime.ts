@@ -25,7 +25,7 @@ import { formatIssue, type ProxyConfig } from '../config/types.js';
 import { EventLogError, TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
-import { lifecycle$ } from '../net/socketEvents.js';
+import { errorCode, lifecycle$ } from '../net/socketEvents.js';
 import { RevocationList } from '../net/revocation.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { createTlsTerminator, reloadTlsTerminator, rotateTicketKeys, type TlsMaterial } from '../net/tlsTerminator.js';
@@ -36,6 +36,7 @@ import { decodeIdentity, type Identity } from '../shared/identity.js';
 import type { RevokeReason } from '../shared/events.js';
 import { rateLabel } from '../shared/tokenBucket.js';
 import { configSnapshot } from '../config/snapshot.js';
+import { recordEffects } from '../eventlog/effects.js';
 import { EventRecorder } from '../eventlog/recorder.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
@@ -214,10 +215,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     certificateProblem,
   });
 
-  // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
-  const registry = new ConnectionRegistry(connectionMachine.provide({ actions: effects.actions }), {
+  // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts). With a log,
+  // each effect is recorded as it is called: wrapped here, once, so the machines stay pure.
+  const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
+  const registry = new ConnectionRegistry(connectionMachine.provide({ actions }), {
     observe: recorder?.observeChild,
     finished: (output) => {
+      recorder?.output(output.id, output);
       effects.finished(output);
       admissions.get(output.id)?.release();
       admissions.delete(output.id);
@@ -225,7 +229,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       recorder?.ended(output.id);
     },
   });
-  const root = createActor(superviseWith(registry));
+  // XState's inspection is how the log sees every microstep (re-entries and eventless steps too); without a
+  // log there is no observer and XState skips building inspection events.
+  const root = createActor(superviseWith(registry), recorder ? { inspect: recorder.inspect } : {});
   let accepted = 0;
   // The root has reached its final state (or failed); `stopped` resolves later, once everything is closed.
   let resolveRootDone!: () => void;
@@ -268,6 +274,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       const p = id === undefined ? undefined : pairs.get(id);
       if (!p) {
         socket.destroy();
+        // The pair ended while TLS finished (its handshake deadline): the root drops the event as it drops any
+        // late one, and the log has it.
+        if (id !== undefined) bus.emit({ type: 'TLS_OK', id, ...info, identity: info.identity ?? '' });
         return;
       }
       // From here on the halves close independently: a client's FIN is passed on, and the pair decides
@@ -323,6 +332,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     const peer = raw.remoteAddress ? formatHostPort({ host: raw.remoteAddress, port: raw.remotePort ?? 0 }) : 'unknown';
     const local = raw.localAddress ? formatHostPort({ host: raw.localAddress, port: raw.localPort ?? 0 }) : 'unknown';
     ids.set(raw, id);
+    // An error of the accepted socket before TLS is done is not an event (the TLS outcome reports the failure),
+    // but the log keeps it with the pair's records.
+    if (recorder) {
+      raw.on('error', (err) => {
+        const p = pairs.get(id);
+        if (p && !p.client) recorder.noted(id, { type: 'CLIENT_ERROR', id, code: errorCode(err), message: err.message }, 'before-tls');
+      });
+    }
     pairs.set(id, {
       id,
       peer,

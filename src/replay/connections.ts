@@ -14,8 +14,8 @@ import { decide, showsRoot, type Decision, type ReplayFilter } from './filter.js
 
 /** Chunks listed one per line up to this many per connection; above it, only counted. */
 export const CHUNK_LIST_LIMIT = 20;
-/** Events and transitions kept per connection for the context of a divergence. */
-export const CONTEXT_RECORDS = 8;
+/** Records (not chunks) kept per connection for the context of a divergence. */
+export const CONTEXT_RECORDS = 12;
 /** Log time a closed connection waits for late records (socket events after a teardown deadline). */
 export const LATE_GRACE_MS = 1000;
 /** Log time a finished connection is remembered, so a very late record is not taken for a new one. */

@@ -4,15 +4,20 @@
  */
 import { stat } from 'node:fs/promises';
 import { iterateEventLogFile, listLogFiles, type EventLogEnd, type EventLogStop } from '../eventlog/index.js';
-import { asLogRecord, isHeader, machineOf, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
-import { Replayer, type ReplaySummary } from './engine.js';
+import { asLogRecord, isHeader, LOG_VERSION, machineOf, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
+import { Replayer, type ReplayerOptions, type ReplaySummary } from './engine.js';
 
 export interface ReplayFilesOptions {
   /** Called with each valid record after it was replayed (output, filters). */
   onRecord?: (r: LogRecord, replayer: Replayer) => void;
   /** Bytes read so far over all files, and their total size. */
   onProgress?: (read: number, total: number) => void;
+  /** Test-only: the machines and the decider to replay with (the log's version comes from its header). */
+  replayer?: Omit<ReplayerOptions, 'version'>;
 }
+
+/** A log's version from its header; a header without one is from before versions were written: 1. */
+export const versionOf = (header: HeaderRecord | undefined): number => (typeof header?.version === 'number' ? header.version : 1);
 
 export interface FileProblem {
   file: string;
@@ -44,7 +49,8 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
   let header: HeaderRecord | undefined;
   // Made at the first record, when the header has said whose machines to replay through.
   let replayer: Replayer | undefined;
-  const replayerNow = (): Replayer => (replayer ??= new Replayer(machineOf(header)));
+  const replayerNow = (): Replayer =>
+    (replayer ??= new Replayer(machineOf(header), { ...opts.replayer, version: versionOf(header) }));
   let truncated: FileProblem | undefined;
   let error: FileProblem | undefined;
   let lastSeq = 0;
@@ -86,6 +92,11 @@ export async function replayFiles(files: string[], opts: ReplayFilesOptions = {}
       index++;
       if (index === 1 && !isHeader(fileHeader)) {
         fail('not-a-log', `${file} is a framed log but its header is not an mxproxy event log header`);
+        await it.return(undefined as never);
+        break files;
+      }
+      if (index === 1 && isHeader(fileHeader) && versionOf(fileHeader) > LOG_VERSION) {
+        fail('not-a-log', `${file} is an event log of version ${versionOf(fileHeader)}, newer than this mxproxy reads (${LOG_VERSION})`);
         await it.return(undefined as never);
         break files;
       }

@@ -6,8 +6,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { iterateEventLogFile } from '../eventlog/index.js';
-import { isHeader, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
-import type { Divergence, Replayer } from './engine.js';
+import { isHeader, LOG_VERSION, type HeaderRecord, type LogRecord } from '../eventlog/records.js';
+import type { Divergence, Replayer, ReplayerOptions } from './engine.js';
 import { replayFiles, type FileProblem, type ReplayFilesResult } from './run.js';
 
 export interface LogRun {
@@ -95,6 +95,8 @@ export interface ReplayRunsOptions {
   onRunEnd?: (result: RunResult) => void;
   /** Bytes read so far over all runs, and the total. */
   onProgress?: (read: number, total: number) => void;
+  /** Test-only: the machines and the decider to replay with. */
+  replayer?: Omit<ReplayerOptions, 'version'>;
 }
 
 export interface ReplayRunsResult {
@@ -102,12 +104,20 @@ export interface ReplayRunsResult {
   runs: RunResult[];
   events: number;
   transitions: number;
+  effects: number;
+  outputs: number;
+  /** Requests decided again from the logged config and compared; and those with no config to decide by. */
+  decisions: number;
+  undecided: number;
+  noted: number;
   chunks: number;
   connections: number;
   preexisting: number;
   unchecked: number;
   /** Pairs that ended before TLS_OK and were left out of the log (its `d` records). */
   unrecorded: number;
+  /** The lowest log version among the runs: below 2 only states were recorded, and checked. */
+  version: number;
   divergence: { run: LogRun; divergence: Divergence } | undefined;
   /** Replay stopped here: a file that is not a log, damaged or unreadable. */
   error: FileProblem | undefined;
@@ -127,11 +137,17 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
     runs: [],
     events: 0,
     transitions: 0,
+    effects: 0,
+    outputs: 0,
+    decisions: 0,
+    undecided: 0,
+    noted: 0,
     chunks: 0,
     connections: 0,
     preexisting: 0,
     unchecked: 0,
     unrecorded: 0,
+    version: Infinity,
     divergence: undefined,
     error: undefined,
     truncated: [],
@@ -145,6 +161,7 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
       result = await replayFiles(run.files, {
         onRecord: (r, replayer) => opts.onRecord?.(r, replayer, run),
         onProgress: (read) => opts.onProgress?.(before + read, total),
+        ...(opts.replayer ? { replayer: opts.replayer } : {}),
       });
     } catch (err) {
       // An I/O error while reading (the file vanished or became unreadable midway).
@@ -155,6 +172,12 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
     const s = result.summary;
     out.events += s.events;
     out.transitions += s.transitions;
+    out.effects += s.effects;
+    out.outputs += s.outputs;
+    out.decisions += s.decisions;
+    out.undecided += s.undecided;
+    out.noted += s.noted;
+    out.version = Math.min(out.version, s.version);
     out.chunks += s.chunks;
     out.connections += s.connections;
     out.preexisting += s.preexisting;
@@ -175,6 +198,7 @@ export async function replayRuns(plan: RunPlan, opts: ReplayRunsOptions = {}): P
     }
   }
   if (!out.error && !out.divergence && plan.unreadable) out.error = plan.unreadable;
+  if (out.version === Infinity) out.version = LOG_VERSION;
   opts.onProgress?.(total, total);
   return out;
 }

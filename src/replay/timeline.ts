@@ -103,10 +103,20 @@ export function describeEvent(e: Record<string, unknown>): string {
       const alpn = typeof e.alpn === 'string' ? ` ${e.alpn}` : '';
       return `TLS_OK identity=${text(e.identity)}${ids} ${text(e.protocol)}${alpn}${e.resumed === true ? ' resumed' : ''}`;
     }
+    case 'CONFIG_LOADED': {
+      const c = (typeof e.config === 'object' && e.config !== null ? e.config : {}) as Record<string, unknown>;
+      const count = (v: unknown) => (Array.isArray(v) ? v.length : '?');
+      const hash = typeof c.hash === 'string' ? c.hash.slice(0, 12) : '?';
+      return `CONFIG_LOADED ${text(e.reason)} ${text(c.file)} hash=${hash} servers=${count(c.servers)} rules=${count(c.allow)}`;
+    }
     case 'REQUEST':
       return `REQUEST target=${text(e.target)}${typeof e.earlyBytes === 'number' && e.earlyBytes > 0 ? ` early=${e.earlyBytes} B` : ''}`;
-    case 'AUTHORIZED':
-      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : text(e.addresses)}`;
+    case 'AUTHORIZED': {
+      const by = typeof e.rule === 'string' ? ` by ${text(e.matched)} rule ${text(e.rule)}` : '';
+      return `AUTHORIZED ${Array.isArray(e.addresses) ? e.addresses.map((v) => text(v)).join(' ') : text(e.addresses)}${by}`;
+    }
+    case 'DECLINED':
+      return `${codeAndMessage()}${typeof e.why === 'string' ? `  why: ${quoted(e.why)}` : ''}`;
     case 'BACKEND_CONNECTED':
       return `BACKEND_CONNECTED ${text(e.address)} attempt=${text(e.attempt)}`;
     case 'BACKEND_FAILED':
@@ -115,7 +125,6 @@ export function describeEvent(e: Record<string, unknown>): string {
       return `CONNECT_TIMEOUT attempt=${text(e.attempt)}`;
     case 'TLS_FAILED':
     case 'REQUEST_INVALID':
-    case 'DECLINED':
     case 'PROXY_DECLINED':
     case 'CLIENT_ERROR':
     case 'SERVER_ERROR':
@@ -157,11 +166,36 @@ export function describeRecord(r: LogRecord, lastEvent?: string): string {
       const cause = r.on !== lastEvent && r.on !== 'xstate.init' ? `  (on ${text(r.on)})` : '';
       return `    ${r.from === null ? '' : `${text(r.from)} `}→ ${text(r.to)}${cause}`;
     }
+    case 'f':
+      return `      do ${text(r.name)}${fields(r.params)}`;
+    case 'o': {
+      const { id: _id, peer: _peer, ...rest } = r.o;
+      return `ended${fields(rest)}`;
+    }
+    case 'n':
+      return `${describeEvent(r.e)}  (not taken by the machines: ${text(r.why)})`;
     case 'c':
       return `chunk ${text(r.d).padEnd(4)} ${formatBytes(r.n)}${r.b ? ` ${preview(r.b)}` : ''}`;
     case 'd':
       return `not recorded: ${r.pairs} connection${r.pairs === 1 ? '' : 's'} that ended before TLS (${r.records} records, over the budget)`;
+    default:
+      return describeUnknown(r);
   }
+}
+
+/** A record of a kind this version does not describe: its fields as they are. */
+function describeUnknown(r: object): string {
+  const { s: _s, t: _t, ...rest } = r as Record<string, unknown>;
+  return singleLine(truncate(jsonText(rest) ?? '', MESSAGE_MAX));
+}
+
+/** ` key=value …` for an effect's parameters or an output: strings escaped, messages quoted, the rest as JSON. */
+function fields(v: unknown): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return ` ${text(v)}`;
+  return Object.entries(v as Record<string, unknown>)
+    .map(([k, x]) => ` ${text(k)}=${k === 'message' ? quoted(x) : text(x)}`)
+    .join('');
 }
 
 const dim = (s: string, style: TimelineStyle) => (style.color ? `\x1b[2m${s}\x1b[22m` : s);

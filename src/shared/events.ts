@@ -64,7 +64,16 @@ export interface WithId {
 
 export type ConnectionEvent = WithId &
   (
-    | { type: 'TLS_OK'; identity: string; identities: string[]; protocol: string; alpn: string | null; resumed: boolean }
+    | {
+        type: 'TLS_OK';
+        identity: string;
+        identities: string[];
+        protocol: string;
+        alpn: string | null;
+        resumed: boolean;
+        /** The client certificate, for the event log; absent in older logs. */
+        cert?: CertSummary;
+      }
     | { type: 'TLS_FAILED'; code: string; message: string }
     | { type: 'REQUEST'; target: string; earlyBytes: number }
     | { type: 'REQUEST_INVALID'; code: ReplyCode; message: string }
@@ -74,8 +83,17 @@ export type ConnectionEvent = WithId &
         /** The certificate name that matched (`dns:hmi.plant.local`) and the rule, `file:line`; absent in older logs. */
         matched?: string;
         rule?: string;
+        /** The rule's text as written (`dns:*.plant.local data event`); absent in older logs. */
+        ruleText?: string;
       }
-    | { type: 'DECLINED'; code: ReplyCode; message: string }
+    | {
+        type: 'DECLINED';
+        code: ReplyCode;
+        /** What the client is told. */
+        message: string;
+        /** Why no rule let it through, for the event log only (`no allow rule for cn:x → data (rules checked: 3)`). */
+        why?: string;
+      }
     | { type: 'BACKEND_CONNECTED'; attempt: number; address: string }
     | { type: 'BACKEND_FAILED'; attempt: number; address: string; code: string; message: string }
     | { type: 'HANDSHAKE_TIMEOUT' }
@@ -108,6 +126,18 @@ export type ShutdownEvent = { type: 'SHUTDOWN'; now?: boolean };
 export type RevokeReason = 'rule' | 'certificate';
 
 export type ConnectionEventType = ConnectionEvent['type'];
+
+/** The parts of a client certificate the event log keeps with TLS_OK: cheap to read, enough to find it again. */
+export interface CertSummary {
+  /** Hex, as Node gives it. */
+  serial: string;
+  /** SHA-256 of the DER, `AB:CD:…`. */
+  fingerprint256: string;
+  /** `CN=Plant CA, O=Plant`. */
+  issuer: string;
+  /** ISO 8601. */
+  notAfter: string;
+}
 
 
 /** How the sockets are closed on the way out. */

@@ -73,13 +73,46 @@ describe('event log: record a real run, replay it', () => {
     assert.equal(xs.filter((x) => x.from === null && x.to === 'handshake.tls').length, ALL_SCENARIOS.length);
     assert.deepEqual(
       xs.filter((x) => x.id === ROOT_ID).map((x) => x.to),
-      ['running', 'stopped'], // no pair open at SHUTDOWN: stopping is passed within one step
+      ['running', 'stopping', 'stopped'], // no pair open at SHUTDOWN: stopping is passed within one step, a microstep each
     );
     // The failover story: first address refused, second linked.
     const failed = events(list).find((r) => r.e.type === 'BACKEND_FAILED' && xs.some((x) => x.id === (r.e as { id: string }).id && x.to === 'forwarding'));
     assert.ok(failed, 'a pair that failed over and then forwarded');
     assert.ok(xs.some((x) => x.to === 'teardown.declining' && x.on === 'DECLINED'));
     assert.ok(xs.some((x) => x.on === 'HANDSHAKE_TIMEOUT'));
+  });
+
+  it('version 2: the config first, effects with their parameters, each pair\'s output, the certificate, the rule, why a decline', () => {
+    assert.equal((header as { version: number }).version, 2);
+    const firstEvent = events(list)[0];
+    assert.equal(firstEvent?.e.type, 'CONFIG_LOADED', 'the config is written at start, before any pair, not held');
+    const effects = list.filter((r) => r.k === 'f');
+    for (const name of ['startTimer', 'cancelTimer', 'readRequest', 'authorize', 'dialBackend', 'link', 'sendDecline', 'closeSockets']) {
+      assert.ok(effects.some((f) => f.name === name), `${name} recorded`);
+    }
+    const dials = effects.filter((f) => f.name === 'dialBackend').map((f) => f.params as { attempt: number; address: string });
+    assert.ok(dials.some((p) => p.attempt === 1 && /^127\.0\.0\.1:\d+$/.test(p.address)), 'the failover dial, with its attempt and address');
+    assert.ok(effects.some((f) => f.name === 'sendDecline' && (f.params as { code: string }).code === 'ERR_TARGET_UNREACHABLE'));
+    const outputs = list.filter((r) => r.k === 'o');
+    assert.equal(outputs.length, ALL_SCENARIOS.length, 'one output per pair');
+    const linked = outputs.find((o) => o.o.reason === 'client-closed' && o.o.target === 'echo');
+    assert.ok(linked && linked.k === 'o');
+    assert.deepEqual(Object.keys(linked.o).sort(), ['backend', 'client', 'code', 'id', 'identity', 'message', 'peer', 'reason', 'server', 'target']);
+    assert.ok((linked.o.client as { read: number }).read > 0 && (linked.o.server as { written: number }).written > 0, 'bytes each way');
+    const tlsOk = events(list).find((r) => r.e.type === 'TLS_OK');
+    const cert = tlsOk?.e.type === 'TLS_OK' ? tlsOk.e.cert : undefined;
+    assert.ok(cert, 'TLS_OK carries the certificate');
+    assert.match(cert.serial, /^[0-9A-F]+$/);
+    assert.match(cert.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.match(cert.issuer, /CN=/);
+    assert.ok(!Number.isNaN(Date.parse(cert.notAfter)));
+    const authorized = events(list).find((r) => r.e.type === 'AUTHORIZED');
+    assert.ok(authorized?.e.type === 'AUTHORIZED');
+    assert.match(authorized.e.rule ?? '', /test\.config:\d+$/);
+    assert.match(authorized.e.ruleText ?? '', /^(cn:)?test-client /);
+    const notAllowed = events(list).find((r) => r.e.type === 'DECLINED' && r.e.code === 'ERR_NOT_ALLOWED');
+    assert.ok(notAllowed?.e.type === 'DECLINED');
+    assert.equal(notAllowed.e.why, 'no allow rule for cn:test-client → secret (rules checked: 2, listing the target: 0)');
   });
 
   it('replays with every transition matching', async () => {
@@ -90,10 +123,14 @@ describe('event log: record a real run, replay it', () => {
     assert.equal(r.summary.connections, ALL_SCENARIOS.length);
     assert.equal(r.summary.events, events(list).length);
     assert.equal(r.summary.transitions, transitions(list).length);
+    assert.equal(r.summary.effects, list.filter((x) => x.k === 'f').length);
+    assert.equal(r.summary.outputs, ALL_SCENARIOS.length);
+    assert.ok(r.summary.decisions >= 4, 'every request decided again from the logged config');
+    assert.equal(r.summary.undecided, 0);
     assert.equal(r.summary.unchecked, 0);
   });
 
-  it('a log edited to change one event is reported as a divergence at that event', async () => {
+  it('a log edited to turn an AUTHORIZED into a DECLINED: the rules, decided again from the logged config, disagree at that event', async () => {
     const i = list.findIndex((r) => r.k === 'e' && r.e.type === 'AUTHORIZED');
     const original = list[i] as EventRecord;
     const id = (original.e as { id: string }).id;
@@ -104,11 +141,27 @@ describe('event log: record a real run, replay it', () => {
     const r = await replayFiles([file]);
     const d = r.summary.divergence;
     assert.ok(d, 'a divergence');
+    assert.equal(d.kind, 'authorization');
     assert.equal(d.id, id);
+    assert.equal(d.at, original.s, 'at the edited event');
+    assert.match(d.message, new RegExp(`connection ${id}: authorization: the request \\(event #\\d+\\) decided again under .*test\\.config \\([0-9a-f]{12}\\): DECLINED recorded, AUTHORIZED decided`));
+  });
+
+  it('a log edited where the rules have no say (a connect turned into a refusal): the state and effects diverge, traced to the edit', async () => {
+    const i = list.findIndex((r) => r.k === 'e' && r.e.type === 'BACKEND_CONNECTED');
+    const original = list[i] as EventRecord;
+    const e = original.e as { id: string; attempt: number; address: string };
+    const edited = [...list];
+    edited[i] = { ...original, e: { type: 'BACKEND_FAILED', id: e.id, attempt: e.attempt, address: e.address, code: 'ECONNREFUSED', message: 'edited' } } as EventRecord;
+    const file = path.join(dir, 'edited-connect.mxlog');
+    await writeLog(file, header, edited);
+    const r = await replayFiles([file]);
+    const d = r.summary.divergence;
+    assert.ok(d, 'a divergence');
+    assert.equal(d.id, e.id);
+    assert.ok(d.kind === 'effect' || d.kind === 'state', d.message);
     assert.equal(d.actual?.cause, original.s, 'traced to the edited event');
-    assert.equal(d.actual?.on, 'DECLINED');
-    assert.equal(d.expected?.on, 'AUTHORIZED');
-    assert.match(d.message, new RegExp(`connection ${id}: recorded authorization → connecting on AUTHORIZED, replay made authorization → teardown.declining on DECLINED \\(caused by event #${original.s}\\)`));
+    assert.ok(d.at > original.s, 'found at the first record after it that replay does not make');
   });
 
   it('a log with one transition removed (and renumbered to hide it): replay reports the transition the log lacks', async () => {
@@ -133,7 +186,8 @@ describe('event log: record a real run, replay it', () => {
       assert.equal(r.truncated?.stop.offset, lastStart, `cut at ${n}`);
       assert.match(r.truncated.stop.message, /log ends inside the record at byte \d+/);
       assert.equal(r.summary.divergence, undefined, `cut at ${n}: ${r.summary.divergence?.message}`);
-      assert.equal(r.summary.events + r.summary.transitions + r.summary.chunks, list.length - 1, 'every whole record replayed');
+      const s = r.summary;
+      assert.equal(s.events + s.transitions + s.effects + s.outputs + s.noted + s.chunks, list.length - 1, 'every whole record replayed');
     }
     assert.equal(full.truncated, undefined);
   });

@@ -169,13 +169,19 @@ describe('forwarder event log', () => {
     const decline = events(list).find((r) => r.e.type === 'PROXY_DECLINED');
     assert.ok(decline && decline.e.type === 'PROXY_DECLINED');
     assert.equal(decline.e.code, 'ERR_NOT_ALLOWED');
-    assert.deepEqual(transitionsOf(list, FORWARDER_ROOT_ID), ['(start) → running on xstate.init', 'running → stopped on SHUTDOWN']);
+    assert.deepEqual(transitionsOf(list, FORWARDER_ROOT_ID), [
+      '(start) → running on xstate.init',
+      'running → stopping on SHUTDOWN',
+      'stopping → stopped on SHUTDOWN',
+    ]);
   });
 
   it('mxproxy replay of the log: every transition matches, through the forwarder\'s machines', async () => {
     const r = await replay(viaProxy);
     assert.equal(r.status, 0, show(r));
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, 2 connections, all transitions match$/);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, 2 connections, all states, effects and outputs match$/);
+    assert.match(r.stdout, /do sendRequest target=echo/);
+    assert.match(r.stdout, /ended target=secret via=127\.0\.0\.1:\d+ upstream=127\.0\.0\.1:\d+ reason=declined:ERR_NOT_ALLOWED code=ERR_NOT_ALLOWED message="/);
     assert.match(r.stdout, /^connection 1 {2}peer 127\.0\.0\.1:\d+ {2}target echo {2}backend 127\.0\.0\.1:\d+ {2}at /m);
     assert.match(r.stdout, /ACCEPTED peer=127\.0\.0\.1:\d+ local=127\.0\.0\.1:\d+ target=secret via proxy 127\.0\.0\.1:\d+/);
     assert.match(r.stdout, /PROXY_DECLINED ERR_NOT_ALLOWED "/);
@@ -194,7 +200,11 @@ describe('forwarder event log', () => {
     const r = await replayFiles([direct]);
     assert.equal(r.summary.divergence, undefined, r.summary.divergence?.message);
     assert.deepEqual([r.summary.connections, r.error, r.truncated], [1, undefined, undefined]);
-    assert.equal(r.summary.events + r.summary.transitions + r.summary.chunks, list.length);
+    const s = r.summary;
+    assert.equal(s.events + s.transitions + s.effects + s.outputs + s.chunks, list.length);
+    // The failover re-enters linking: a microstep of its own, with the second dial among its effects.
+    assert.ok(list.some((x) => x.k === 'x' && x.from === 'linking.connecting' && x.to === 'linking.connecting' && x.on === 'BACKEND_FAILED'));
+    assert.ok(list.some((x) => x.k === 'f' && x.name === 'dialUpstream' && (x.params as { attempt: number }).attempt === 1));
   });
 
   it('a log edited to turn the connect into a failure is reported as a divergence at that event', async () => {
@@ -213,11 +223,12 @@ describe('forwarder event log', () => {
     assert.match(
       r.stdout,
       new RegExp(
-        `DIVERGENCE at record #\\d+: connection ${original.e.id}: recorded linking\\.connecting → forwarding on BACKEND_CONNECTED, ` +
-          `replay made linking\\.connecting → teardown\\.aborting on BACKEND_FAILED \\(caused by event #${original.s}\\)`,
+        // The first thing replay does differently: no link but the teardown's deadline.
+        `DIVERGENCE at record #\\d+ \\(effect\\): connection ${original.e.id}: effect: recorded link, ` +
+          `replay made startTimer \\{"timer":"teardown"\\} \\(caused by event #${original.s}\\)`,
       ),
     );
-    assert.match(lastLine(r.stdout), /DIVERGENCE at record #\d+$/);
+    assert.match(lastLine(r.stdout), /DIVERGENCE at record #\d+ \(effect\)$/);
   });
 
   it('a proxy that never answers: the connect deadline, armed through the injected clock, ends the pair unreachable ETIMEDOUT', async () => {
@@ -252,10 +263,10 @@ describe('forwarder event log', () => {
   });
 
   it('proxy logs are still replayed through the proxy\'s machines (the recorded fixtures)', async () => {
-    const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/eventlog/declines.mxlog');
+    const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/eventlog/v1/declines.mxlog');
     const r = await replay(fixtures);
     assert.equal(r.status, 0, show(r));
     assert.match(r.stdout, /^proxy {2}log started /m);
-    assert.match(lastLine(r.stdout), /6 connections, all transitions match$/);
+    assert.match(lastLine(r.stdout), /6 connections, all transitions match; a version-1 log: states only/);
   });
 });

@@ -120,5 +120,15 @@ describe('hostile text in logs and replay', () => {
       .map((l) => JSON.parse(l) as { e?: { type?: string; target?: string } })
       .find((r) => r.e?.type === 'REQUEST');
     assert.equal(request?.e?.target, EVIL_TARGET, 'the JSON value is the target as sent');
+
+    // What if any name could reach echo: the hostile CN's pair is listed, escaped.
+    const config = path.join(pki.dir, 'what-if.config');
+    fs.writeFileSync(config, ['[proxy]', 'listen = "127.0.0.1:5678"', `server = "echo ${echo.address}"`, 'allow = "test-client echo"', 'allow = "* echo"', ''].join('\n'));
+    const whatIf = await replay(eventLog, '--config', config);
+    assert.equal(whatIf.status, 1, whatIf.stderr);
+    assert.doesNotMatch(whatIf.stdout, RAW, 'no control character in the what-if table');
+    const row = whatIf.stdout.split('\n').find((l) => l.includes('declined → allowed'));
+    assert.ok(row?.includes(EVIL_CN_PRINTED), whatIf.stdout);
+    assert.ok(!whatIf.stdout.split('\n').some((l) => /^(2099-|FORGED)/.test(l)), 'nothing starts a line of its own');
   });
 });

@@ -149,7 +149,7 @@ describe('mxproxy replay', () => {
   it('timeline: a block per connection with events and transitions, the proxy section, the summary last', async () => {
     const r = await runs.timeline!;
     assert.equal(r.status, 0, show(r));
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, 5 connections, all transitions match$/);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match$/);
     assert.equal(blocks(r.stdout).length, 5);
     assert.match(r.stdout, /^connection \w+ {2}peer 127\.0\.0\.1:\d+ {2}identity test-client {2}target echo {2}backend 127\.0\.0\.1:\d+ {2}at /m);
     for (const want of [
@@ -164,7 +164,7 @@ describe('mxproxy replay', () => {
       /chunk up {3}5 B "hello"/, // payload level: few chunks are listed with a preview
       /^ {2}traffic {2}up 1 chunk 5 B {2}down 1 chunk 5 B$/m,
       /^proxy {2}log started .* level payload$/m,
-      /running → stopped/,
+      /running → stopping\n.*stopping → stopped/,
     ]) {
       assert.match(r.stdout, want);
     }
@@ -177,9 +177,10 @@ describe('mxproxy replay', () => {
     assert.equal(r.status, 0, show(r));
     assert.deepEqual(blocks(r.stdout).map((l) => l.split('  ')[0]), [`connection ${failoverId}`]);
     assert.match(r.stdout, /target redundant/);
-    assert.match(r.stdout, /BACKEND_FAILED .* attempt=0\n.*BACKEND_CONNECTED .* attempt=1/);
+    // The failover: a re-entry of `connecting`, with the next dial among its effects.
+    assert.match(r.stdout, /BACKEND_FAILED .* attempt=0\n(.*\n)*? +\+ +[\d.]+ ms +do dialBackend attempt=1 address=127\.0\.0\.1:\d+\n(.*\n)*? +\+ +[\d.]+ ms +connecting → connecting\n(.*\n)*?.*BACKEND_CONNECTED .* attempt=1/);
     assert.doesNotMatch(r.stdout, /^proxy/m, 'no proxy section for one connection');
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, 5 connections, all transitions match; 1 of 5 connections shown$/);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match; 1 of 5 connections shown$/);
   });
 
   it('--target shows the connections that asked for it', async () => {
@@ -195,7 +196,7 @@ describe('mxproxy replay', () => {
     const after = await runs.windowAfter!;
     assert.equal(after.status, 0, show(after));
     assert.equal(blocks(after.stdout).length, 0);
-    assert.match(lastLine(after.stdout), /^replayed \d+ events, 5 connections, all transitions match; 0 of 5 connections shown$/);
+    assert.match(lastLine(after.stdout), /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match; 0 of 5 connections shown$/);
     const during = await runs.windowDuring!;
     assert.equal(during.status, 0, show(during));
     assert.deepEqual(blocks(during.stdout).map((l) => l.split('  ')[0]), [`connection ${failoverId}`]);
@@ -224,7 +225,7 @@ describe('mxproxy replay', () => {
     assert.equal(summary.connections, 5);
     assert.equal(summary.match, true);
     assert.equal(summary.divergence, null);
-    assert.match(r.stderr, /^replayed \d+ events, 5 connections, all transitions match$/m);
+    assert.match(r.stderr, /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match$/m);
 
     const one = await runs.jsonConnection!;
     assert.equal(one.status, 0, show(one));
@@ -242,13 +243,14 @@ describe('mxproxy replay', () => {
       'handshake_tls --> handshake_awaitingRequest: 1 TLS_OK',
       'handshake_awaitingRequest --> authorization: 2 REQUEST',
       'authorization --> connecting: 3 AUTHORIZED',
-      'connecting --> forwarding: 4 BACKEND_CONNECTED',
+      'connecting --> connecting: 4 BACKEND_FAILED',
+      'connecting --> forwarding: 5 BACKEND_CONNECTED',
       'closed --> [*]',
     ]) {
       assert.ok(r.stdout.includes(want), `has ${want}\n${r.stdout}`);
     }
     assert.doesNotMatch(r.stdout, /replayed/, 'stdout is the diagram only');
-    assert.match(r.stderr, /^replayed \d+ events, 5 connections, all transitions match; 1 of 5 connections shown$/m);
+    assert.match(r.stderr, /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match; 1 of 5 connections shown$/m);
 
     const alone = await runs.mermaidAlone!;
     assert.equal(alone.status, 2, show(alone));
@@ -259,12 +261,14 @@ describe('mxproxy replay', () => {
   it('an edited log: exit 1, DIVERGENCE at the record, with the records that led there', async () => {
     const r = await runs.edited!;
     assert.equal(r.status, 1, show(r));
-    const at = /^DIVERGENCE at record #(\d+): connection (\w+): recorded authorization → connecting on AUTHORIZED, replay made authorization → teardown\.declining on DECLINED/m.exec(r.stdout);
+    // An AUTHORIZED turned into a DECLINED: the request, decided again under the logged config, disagrees.
+    const at = /^DIVERGENCE at record #(\d+) \(authorization\): connection (\w+): authorization: the request \(event #\d+\) decided again under .*test\.config \([0-9a-f]{12}\): DECLINED recorded, AUTHORIZED decided$/m.exec(r.stdout);
     assert.ok(at, show(r));
-    assert.match(r.stdout, /^ {4}#\d+ +[\d:.]+ {2}DECLINED ERR_NOT_ALLOWED "edited"$/m);
-    assert.match(r.stdout, new RegExp(`^ {4}#${at[1]} .*authorization → connecting.*<- does not match$`, 'm'));
-    assert.match(r.stdout, /^ {2}replay made: {2}authorization → teardown\.declining on DECLINED, caused by event #\d+$/m);
-    assert.match(lastLine(r.stdout), new RegExp(`^replayed \\d+ events, \\d+ connections?, DIVERGENCE at record #${at[1]}$`));
+    assert.match(r.stdout, new RegExp(`^ {4}#${at[1]} +[\\d:.]+ {2}DECLINED ERR_NOT_ALLOWED "edited" {3}<- does not match$`, 'm'));
+    assert.match(r.stdout, /^ {4}#\d+ +[\d:.]+ {8}do authorize identity=test-client identities=\["cn:test-client"\] target=echo$/m);
+    assert.match(r.stdout, /^ {2}replay made: {2}AUTHORIZED 127\.0\.0\.1:\d+ by cn:test-client rule .*test\.config:\d+, decided under .*test\.config \([0-9a-f]{12}\)$/m);
+    assert.match(r.stdout, new RegExp(`^ {2}the log has: {2}DECLINED ERR_NOT_ALLOWED "edited" \\(record #${at[1]}\\)$`, 'm'));
+    assert.match(lastLine(r.stdout), new RegExp(`^replayed \\d+ events, \\d+ connections?, DIVERGENCE at record #${at[1]} \\(authorization\\)$`));
   });
 
   it('a log cut inside its last record (power loss): exit 0, replayed up to there, and said so', async () => {
@@ -272,7 +276,7 @@ describe('mxproxy replay', () => {
     assert.equal(r.status, 0, show(r));
     assert.match(
       lastLine(r.stdout),
-      /^replayed \d+ events, 5 connections, all transitions match; log ends inside a record at byte \d+ of .*cut\.mxlog \(power loss\?\): replayed up to there/,
+      /^replayed \d+ events, 5 connections, all states, effects, outputs and decisions match; log ends inside a record at byte \d+ of .*cut\.mxlog \(power loss\?\): replayed up to there/,
     );
   });
 
@@ -281,7 +285,7 @@ describe('mxproxy replay', () => {
     assert.equal(r.status, 2, show(r));
     assert.match(r.stderr, /^mxproxy replay: .*damaged\.mxlog: record at byte \d+ is corrupt: CRC mismatch/m);
     assert.ok(blocks(r.stdout).length >= 1, 'the connections before the damage are shown');
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, \d+ connections?, all transitions match up to the error; stopped: /);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, \d+ connections?, all states, effects, outputs and decisions match up to the error; stopped: /);
     noStack(r);
   });
 
@@ -329,7 +333,7 @@ describe('mxproxy replay', () => {
     assert.match(r.stdout, /^=== proxy run 1 of 2: .*events\.mxlog\.1$/m);
     assert.match(r.stdout, /^=== proxy run 2 of 2: .*events\.mxlog$/m);
     assert.equal(blocks(r.stdout).length, 10);
-    assert.match(lastLine(r.stdout), /^replayed \d+ events, 10 connections, all transitions match; 2 proxy runs/);
+    assert.match(lastLine(r.stdout), /^replayed \d+ events, 10 connections, all states, effects, outputs and decisions match; 2 proxy runs/);
   });
 
   it('--help has examples', async () => {

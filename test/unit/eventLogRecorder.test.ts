@@ -31,7 +31,12 @@ describe('event recorder: unauthenticated pairs', () => {
     const clock = new FakeClock();
     const file = path.join(dir, 'a.mxlog');
     const rec = await EventRecorder.open({ path: file, level: 'lifecycle', clock, unauthenticatedBudget: { count: 1, per: 'min', burst: 1 }, droppedSummaryMs: 10_000 });
-    const step = (id: string, to: string, on: string) => rec.observeChild(id, { value: to, status: to === 'closed' ? 'done' : 'active' }, on);
+    // A pair's first state comes from the registry's observer, every later one as XState's inspection reports it.
+    const step = (id: string, to: string, on: string) => {
+      const snapshot = { value: to, status: to === 'closed' ? 'done' : 'active' };
+      if (on === 'xstate.init') rec.observeChild(id, snapshot, on);
+      else rec.inspect({ type: '@xstate.microstep', rootId: 'root', actorRef: { sessionId: `s${id}`, id } as { sessionId: string }, event: { type: on }, snapshot, _transitions: [{ target: [to] }] });
+    };
 
     rec.event(accepted('a'));
     step('a', 'handshake', 'xstate.init');
@@ -95,5 +100,52 @@ describe('event recorder: unauthenticated pairs', () => {
     await rec.close();
     const list = (await readEventLogFile(file)).records.map((r) => asLogRecord(r) as LogRecord);
     assert.deepEqual(list.map(show), ['e ACCEPTED 1', 'e TLS_FAILED 1', 'd 2/4']);
+  });
+});
+
+describe('event recorder: version 2 records of a pair', () => {
+  test('effects, outputs and noted inputs are held with the pair until TLS_OK, and dropped with it over the budget', async () => {
+    const clock = new FakeClock();
+    const file = path.join(dir, 'c.mxlog');
+    const rec = await EventRecorder.open({ path: file, level: 'lifecycle', clock, unauthenticatedBudget: { count: 1, per: 'min', burst: 1 } });
+    const noted = (id: string) => rec.noted(id, { type: 'CLIENT_ERROR', id, code: 'ECONNRESET', message: 'read ECONNRESET' }, 'before-tls');
+    const output = (id: string) => ({ id, peer: '127.0.0.2:1000', reason: 'tls-failed:ECONNRESET' });
+
+    rec.event(accepted('a'));
+    rec.effect('a', 'startTimer', { timer: 'handshake' });
+    noted('a');
+    assert.equal(rec.stats().seq, 0, 'held: nothing written before TLS_OK');
+    rec.event(tlsOk('a'));
+    rec.effect('a', 'readRequest', undefined);
+
+    rec.event(accepted('b')); // ends before TLS, within the budget: written whole
+    rec.effect('b', 'startTimer', { timer: 'handshake' });
+    rec.event(tlsFailed('b'));
+    rec.output('b', output('b'));
+    rec.ended('b');
+
+    rec.event(accepted('c')); // over the budget: its effect, noted input and output go with it
+    rec.effect('c', 'startTimer', { timer: 'handshake' });
+    noted('c');
+    rec.output('c', output('c'));
+    rec.ended('c');
+    await rec.close();
+
+    const list = (await readEventLogFile(file)).records.map((r) => asLogRecord(r) as LogRecord);
+    const brief = (r: LogRecord) =>
+      r.k === 'f' ? `f ${r.id} ${r.name}${r.params === undefined ? '' : ` ${JSON.stringify(r.params)}`}` : r.k === 'o' ? `o ${r.id} ${String(r.o.reason)}` : r.k === 'n' ? `n ${r.id} ${r.e.type} ${r.why}` : show(r);
+    assert.deepEqual(list.map(brief), [
+      'e ACCEPTED a',
+      'f a startTimer {"timer":"handshake"}',
+      'n a CLIENT_ERROR before-tls',
+      'e TLS_OK a',
+      'f a readRequest',
+      'e ACCEPTED b',
+      'f b startTimer {"timer":"handshake"}',
+      'e TLS_FAILED b',
+      'o b tls-failed:ECONNRESET',
+      'd 1/4',
+    ]);
+    assert.ok(!('params' in list[4]!), 'no params key for an action without any');
   });
 });
