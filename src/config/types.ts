@@ -172,7 +172,7 @@ export const DEFAULTS = {
   eventLogFiles: 5,
   maxPendingHandshakes: 512,
   maxPendingPerSource: 32,
-  connectRate: { count: 20, per: 's', burst: 40 } as Rate,
+  connectRate: { count: 500, per: 's', burst: 1000 } as Rate,
   onRuleChange: 'close' as RuleChangePolicy,
   drainTimeout: 30_000,
 } as const;

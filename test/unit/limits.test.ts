@@ -97,7 +97,7 @@ describe('rate syntax', () => {
     const file = '/tmp/mxproxy-limits-test.config';
     const read = (...ls: string[]) => readProxyConfig(['[proxy]', ...ls].join('\n') + '\n', file, { checkFiles: false });
     const d = read();
-    assert.deepEqual(d.connectRate, { count: 20, per: 's', burst: 40 });
+    assert.deepEqual(d.connectRate, { count: 500, per: 's', burst: 1000 });
     assert.deepEqual([d.maxPendingHandshakes, d.maxPendingPerSource, d.maxConnections, d.maxConnectionsPerIdentity, d.maxConnectionsPerServer], [512, 32, undefined, undefined, undefined]);
     assert.equal(read('connectRate = "off"').connectRate, null);
     const c = read('connectRate = "5/min burst 2"', 'maxConnections = 5', 'maxPendingHandshakes = 7', 'maxPendingPerSource = 3', 'maxConnectionsPerIdentity = 2', 'maxConnectionsPerServer = 9');
@@ -130,7 +130,7 @@ describe('rate syntax', () => {
     assert.deepEqual([again.connectRate, again.maxConnectionsPerIdentity, again.maxConnections], [c.connectRate, 4, undefined]);
     const off = describeConfig(readProxyConfig('[proxy]\nconnectRate = "off"\n', file, { checkFiles: false }));
     assert.match(off, /^connectRate = "off"$/m);
-    assert.match(describeConfig(readProxyConfig('[proxy]\n', file, { checkFiles: false })), /^connectRate = "20\/s burst 40" {2}# default$/m);
+    assert.match(describeConfig(readProxyConfig('[proxy]\n', file, { checkFiles: false })), /^connectRate = "500\/s burst 1000" {2}# default$/m);
   });
 });
 
