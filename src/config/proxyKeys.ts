@@ -35,7 +35,8 @@ export type ProxyKeyName =
   | 'maxPendingPerSource'
   | 'connectRate'
   | 'maxConnectionsPerIdentity'
-  | 'maxConnectionsPerServer';
+  | 'maxConnectionsPerServer'
+  | 'workers';
 
 export type { KeyDoc } from './types.js';
 
@@ -57,6 +58,7 @@ export const NUMBER_BOUNDS = {
   maxPendingPerSource: { min: 1, max: 1_000_000 },
   maxConnectionsPerIdentity: { min: 1, max: 1_000_000 },
   maxConnectionsPerServer: { min: 1, max: 1_000_000 },
+  workers: { min: 1, max: 256 },
 } as const;
 
 export type NumberKey = keyof typeof NUMBER_BOUNDS;
@@ -355,6 +357,21 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
       'Pairs (connecting or linked) to each server entry, all its addresses together; one more is declined with ' +
       'ERR_OVERLOADED. Unset: no limit.',
     example: 'maxConnectionsPerServer = 200',
+  },
+  {
+    name: 'workers',
+    // A count, or the word "auto": the builder takes both (proxySection.ts); documented as the number it mostly is.
+    type: 'number',
+    syntax: 'workers = <count> | "auto"',
+    default: String(DEFAULTS.workers),
+    repeatable: false,
+    ...NUMBER_BOUNDS.workers,
+    description:
+      'Processes that serve clients. 1: one process, as without the entry. More: a primary process binds the ' +
+      'listeners and starts that many workers on them (node:cluster), each with its own pairs, limits and event ' +
+      'log (<eventLog> becomes <name>.w<N>.<ext>); a worker that dies is restarted. "auto": one per CPU ' +
+      '(os.availableParallelism()). Read at start.',
+    example: 'workers = 2',
   },
 ];
 

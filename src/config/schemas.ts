@@ -46,6 +46,7 @@ export const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
   maxPendingPerSource: numberSchema('maxPendingPerSource'),
   maxConnectionsPerIdentity: numberSchema('maxConnectionsPerIdentity'),
   maxConnectionsPerServer: numberSchema('maxConnectionsPerServer'),
+  workers: numberSchema('workers'),
 };
 
 /** `"20/s burst 40"` → Rate, `"off"` → null. */

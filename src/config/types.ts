@@ -79,6 +79,8 @@ export interface ProxyConfig {
   runAs: RunAs | undefined;
   /** Where log lines go besides stdout. */
   log: LogConfig;
+  /** Worker processes (`workers`): 1 is a single process; "auto" is resolved at start (src/cluster/workers.ts). */
+  workers: number | 'auto';
 }
 
 /** An account resolved from the user and group entries (names for messages, ids for setuid/setgid). */
@@ -164,6 +166,7 @@ export const DEFAULTS = {
   maxPendingHandshakes: 512,
   maxPendingPerSource: 32,
   connectRate: { count: 20, per: 's', burst: 40 } as Rate,
+  workers: 1,
 } as const;
 
 /** One problem found in a config file. */
