@@ -6,8 +6,12 @@
 import type { Logger } from '../log.js';
 
 /** Installs the handlers now; call the returned function with the service once it has started. `stop` runs
- * once, when both have happened. */
-export function stopOnSignal<T>(logger: Logger, stop: (service: T) => void): (service: T) => void {
+ * once, when both have happened. A cluster worker takes SIGTERM only (src/cluster/worker.ts). */
+export function stopOnSignal<T>(
+  logger: Logger,
+  stop: (service: T) => void,
+  signals: readonly ('SIGTERM' | 'SIGINT')[] = ['SIGTERM', 'SIGINT'],
+): (service: T) => void {
   let service: T | undefined;
   let signalled = false;
   const onSignal = (signal: string) => {
@@ -16,8 +20,7 @@ export function stopOnSignal<T>(logger: Logger, stop: (service: T) => void): (se
     logger.info(`${signal}: stopping`);
     if (service !== undefined) stop(service);
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  for (const signal of signals) process.once(signal, () => onSignal(signal));
   return (started) => {
     service = started;
     if (signalled) stop(started);

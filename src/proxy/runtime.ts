@@ -29,6 +29,7 @@ import { formatHostPort, sourceAddress } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
 import { configSnapshot } from '../config/snapshot.js';
 import { EventRecorder } from '../eventlog/recorder.js';
+import { workerLogPath } from '../eventlog/workerSeries.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 import { AcceptGate, PairLimits, resolveLimits, type Admission, type ProxyLimits } from './limits.js';
@@ -49,6 +50,11 @@ export interface ProxyOptions {
   onEvent?: (event: ProxyEvent) => void;
   /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
   warnIntervalMs?: number;
+  /** This process is worker N of `[proxy] workers` (src/cluster): its event log is `<name>.w<N>.<ext>`. */
+  worker?: number;
+  /** The session-ticket key is replaced only through rotateTicketKeys(key) (a cluster primary keeps the
+   * workers' keys the same, so a session resumes on any of them): no rotation on this process's clock. */
+  externalTicketRotation?: boolean;
 }
 
 export interface ProxyStats {
@@ -81,8 +87,9 @@ export interface ProxyHandle {
   readonly recorder: EventRecorder | undefined;
   /** The limits in force (maxConnections resolved from the open-files limit when not set). */
   limits(): ProxyLimits;
-  /** A new session-ticket key now (the schedule starts over): no session issued before resumes. */
-  rotateTicketKeys(): void;
+  /** A new session-ticket key now, `keys` or a random one (the schedule starts over): no session issued
+   * before resumes. */
+  rotateTicketKeys(keys?: Buffer): void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -102,7 +109,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const runAs = config().runAs;
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
-  const logConfig = config().eventLog;
+  // A worker writes its own series: one writer per file (src/eventlog/workerSeries.ts).
+  const configuredLog = config().eventLog;
+  const logConfig =
+    configuredLog && opts.worker !== undefined ? { ...configuredLog, path: workerLogPath(configuredLog.path, opts.worker) } : configuredLog;
   if (logConfig) {
     const dir = path.dirname(logConfig.path);
     let created: boolean;
@@ -117,6 +127,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ? await EventRecorder.open({
         ...logConfig,
         clock,
+        ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
         onError: (err) => logger.error(`event log ${logConfig.path}: ${err.message}; recording stopped, the proxy goes on`),
       })
     : undefined;
@@ -312,7 +323,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     process.off('exit', flushOnExit);
     throw err;
   }
-  scheduleRotation();
+  if (!opts.externalTicketRotation) scheduleRotation();
   const waiting = held ?? [];
   held = null;
   for (const raw of waiting) accept(raw);
@@ -357,8 +368,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     registry,
     recorder,
     limits,
-    rotateTicketKeys: () => {
-      rotateTicketKeys(terminator);
+    rotateTicketKeys: (keys?: Buffer) => {
+      rotateTicketKeys(terminator, keys);
       if (rotation) scheduleRotation();
     },
   };
