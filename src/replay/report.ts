@@ -21,12 +21,17 @@ export interface ShownCount {
 /** The summary line; `shown` when a filter was given. */
 export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
   let line = `replayed ${plural(r.events, 'event')}, ${plural(r.connections, 'connection')}, `;
-  if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at}`;
+  const ofWorker = r.divergence?.run.worker !== undefined ? ` of worker ${r.divergence.run.worker}` : '';
+  if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at}${ofWorker}`;
   else if (r.error) line += r.events > 0 ? 'all transitions match up to the error' : 'nothing to check';
   else line += 'all transitions match';
   const notes: string[] = [];
   if (shown) notes.push(`${shown.shown} of ${plural(shown.total, 'connection')} shown`);
-  if (r.runs.length > 1) notes.push(`${r.runs.length} proxy runs (the proxy restarted; each replayed on its own)`);
+  const workers = new Set(r.runs.map((run) => run.run.worker).filter((w) => w !== undefined)).size;
+  if (workers > 1) {
+    const restarted = r.runs.length > workers ? `${r.runs.length} runs of ` : '';
+    notes.push(`${restarted}${workers} workers (each replayed on its own)`);
+  } else if (r.runs.length > 1) notes.push(`${r.runs.length} proxy runs (the proxy restarted; each replayed on its own)`);
   if (r.preexisting > 0) {
     notes.push(`${plural(r.preexisting, 'connection')} began before the log (not replayed)`);
   }
@@ -59,9 +64,11 @@ export function errorLine(r: ReplayRunsResult): string | undefined {
  * `DIVERGENCE at record #58: …`, then the connection's last records as the log has them (the one that did not
  * match marked), then what replay did there.
  */
-export function divergenceReport(d: Divergence, context: LogRecord[]): string[] {
+export function divergenceReport(d: Divergence, context: LogRecord[], worker?: number): string[] {
   const who = d.id === ROOT_ID ? 'the proxy' : d.id === FORWARDER_ROOT_ID ? 'the forwarder' : `connection ${printable(d.id)}`;
-  const lines = [`DIVERGENCE at record #${d.at}: ${printable(d.message, 1024)}`];
+  // Each worker numbers its records and connections from 1: the worker says which log.
+  const where = worker !== undefined ? ` of worker ${worker}` : '';
+  const lines = [`DIVERGENCE at record #${d.at}${where}: ${printable(d.message, 1024)}`];
   if (context.length > 0) {
     lines.push(`  the log, last ${plural(context.length, 'record')} of ${who}:`);
     const width = Math.max(...context.map((r) => String(r.s).length));
