@@ -28,8 +28,8 @@ import { jsonLine, jsonSummary } from '../replay/json.js';
 import { mermaidDiagram } from '../replay/mermaid.js';
 import { ProgressBar } from '../replay/progress.js';
 import { divergenceReport, errorLine, summaryLine } from '../replay/report.js';
-import { logSeries } from '../replay/run.js';
-import { planRuns, replayRuns, type LogRun, type ReplayRunsResult, type RunPlan } from '../replay/runs.js';
+import { planSeries, replayRuns, workerPrefix, type LogRun, type ReplayRunsResult, type RunPlan } from '../replay/runs.js';
+import { seriesToReplay } from '../replay/series.js';
 import { formatConnection, formatLate, formatProxySection, type TimelineStyle } from '../replay/timeline.js';
 import { whatIf, whatIfJson, whatIfSummary, whatIfTable } from '../replay/whatif.js';
 import { Authorizer } from '../auth/rules.js';
@@ -120,7 +120,7 @@ function timelinePresenter(out: Output, style: TimelineStyle, filter: ReplayFilt
     }),
     runStart: (run, runs) => {
       root = [];
-      if (runs > 1) out.line(`=== proxy run ${run.index} of ${runs}: ${run.files.join(', ')}`);
+      if (runs > 1) out.line(`=== ${workerPrefix(run)}proxy run ${run.index} of ${runs}: ${run.files.join(', ')}`);
     },
     runEnding: (stopped) => {
       openNote = stopped ? 'still open where replay stopped' : undefined;
@@ -130,7 +130,7 @@ function timelinePresenter(out: Output, style: TimelineStyle, filter: ReplayFilt
       if (lines.length > 0) out.lines([...lines, '']);
     },
     finish: (r, shown, total, context) => {
-      if (r.divergence) out.lines(divergenceReport(r.divergence.divergence, context));
+      if (r.divergence) out.lines(divergenceReport(r.divergence.divergence, context, r.divergence.run.worker));
       const error = errorLine(r);
       if (error) out.err(`mxproxy replay: ${error}`);
       out.line(summaryLine(r, hasFilter(filter) ? { shown, total } : undefined));
@@ -143,11 +143,11 @@ function jsonPresenter(out: Output, filter: ReplayFilter): Presenter {
   return {
     mode: 'stream',
     sink: () => ({ record: (r) => out.line(jsonLine(r)), root: (r) => out.line(jsonLine(r)) }),
-    runStart: (run) => out.line(jsonLine({ run: { index: run.index, files: run.files, header: run.header ?? null } })),
+    runStart: (run) => out.line(jsonLine({ run: { index: run.index, worker: run.worker ?? null, files: run.files, header: run.header ?? null } })),
     runEnding: () => undefined,
     runEnd: () => undefined,
     finish: (r, shown, total, context) => {
-      if (r.divergence) for (const l of divergenceReport(r.divergence.divergence, context)) out.err(l);
+      if (r.divergence) for (const l of divergenceReport(r.divergence.divergence, context, r.divergence.run.worker)) out.err(l);
       const error = errorLine(r);
       if (error) out.err(`mxproxy replay: ${error}`);
       out.line(jsonLine(jsonSummary(r, shown)));
@@ -173,11 +173,14 @@ function mermaidPresenter(out: Output, filter: ReplayFilter): Presenter {
     runEnd: () => undefined,
     finish: (r, shown, total, context) => {
       if (found) out.lines(mermaidDiagram(found.view, found.records));
-      if (r.divergence) for (const l of divergenceReport(r.divergence.divergence, context)) out.err(l);
+      if (r.divergence) for (const l of divergenceReport(r.divergence.divergence, context, r.divergence.run.worker)) out.err(l);
       const error = errorLine(r);
       if (error) out.err(`mxproxy replay: ${error}`);
       if (others > 0) {
-        out.err(`mxproxy replay: connection ${filter.connection} appears in ${others + 1} proxy runs; the diagram shows run ${found!.run.index} (narrow it with --from/--until)`);
+        out.err(
+          `mxproxy replay: connection ${filter.connection} appears in ${others + 1} proxy runs; the diagram shows ` +
+            `${workerPrefix(found!.run)}run ${found!.run.index} (narrow it with --from/--until, or give one worker's log)`,
+        );
       }
       out.err(summaryLine(r, { shown, total }));
       const status = exitStatus(r);
@@ -189,16 +192,6 @@ function mermaidPresenter(out: Output, filter: ReplayFilter): Presenter {
       return status;
     },
   };
-}
-
-async function filesToReplay(log: string, more: string[], single: boolean | undefined): Promise<string[]> {
-  if (more.length > 0) return [log, ...more];
-  if (single) return [log];
-  try {
-    return await logSeries(log);
-  } catch (err) {
-    throw new UsageError(`cannot list the rotated files of ${log}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 function parseWindow(o: ReplayOptions, plan: RunPlan): Pick<ReplayFilter, 'from' | 'until'> {
@@ -264,14 +257,16 @@ async function replayCommand(log: string, more: string[], o: ReplayOptions): Pro
     if (o.format === 'mermaid' && o.connection === undefined) {
       throw new UsageError('--format mermaid draws one connection: give --connection <id> (the ids are in the timeline)');
     }
-    const files = await filesToReplay(log, more, o.single);
-    const plan = await planRuns(files);
+    const series = await seriesToReplay(log, more, o.single);
+    const files = series.flatMap((s) => s.files);
+    const plan = await planSeries(series);
     if (o.config !== undefined) {
       process.exitCode = await whatIfCommand(plan, o, out);
       return;
     }
     if (files.length > 1) {
-      const runs = plan.runs.length > 1 ? ` (${plan.runs.length} proxy runs)` : '';
+      const workers = series.filter((s) => s.worker !== undefined).length;
+      const runs = workers > 1 ? ` (${workers} workers, ${plan.runs.length} runs)` : plan.runs.length > 1 ? ` (${plan.runs.length} proxy runs)` : '';
       out.err(`replaying ${files.length} files${runs}: ${files.join(', ')}`);
     }
     const filter: ReplayFilter = {
@@ -337,8 +332,8 @@ export function registerReplayCommand(program: Command): void {
   const cmd = program
     .command('replay')
     .description("replay an event log (the proxy's or a forwarder's) through its machines, check every transition, show what happened")
-    .argument('<log>', 'event log file; alone it means its rotated series (log.N … log.1, log), oldest first')
-    .argument('[more logs...]', 'further files, replayed in the order given (no series lookup)')
+    .argument('<log>', 'event log file; alone it means its rotated series (log.N … log.1, log), oldest first, and each worker\'s series of it (log name.wN.ext)')
+    .argument('[more logs...]', 'further files or * ? patterns, replayed in the order given (no series lookup; a worker\'s files are grouped by worker, oldest first)')
     .option('--config <file>', 'what if: decide every recorded request again under this config\'s servers and rules, list the pairs that would change')
     .option('--connection <id>', 'show only this connection (ids are base 36, as in the timeline)')
     .option('--target <name>', 'show only connections that asked for this target')
@@ -376,6 +371,8 @@ export function registerReplayCommand(program: Command): void {
         '  mxproxy replay /var/log/mxproxy/events.mxlog --from 03:10 --until 03:15 --target data',
         '  mxproxy replay events.mxlog.2 events.mxlog.1 --format json --no-progress | jq -c \'select(.k == "e")\'',
         '  mxproxy replay /var/log/mxproxy/events.mxlog --config /etc/mxproxy/mxproxy.config.new',
+        '  mxproxy replay /var/log/mxproxy/events.mxlog        # with workers = 2: events.w1.mxlog…, then events.w2.mxlog…',
+        "  mxproxy replay '/var/log/mxproxy/events.w2.mxlog*'   # one worker's series",
       ].join('\n'),
     )
     .action(replayCommand);

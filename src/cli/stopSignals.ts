@@ -16,8 +16,13 @@ export interface ServiceControl<T> {
   reload?: (service: T) => void;
 }
 
-/** Installs the handlers now; call the returned function with the service once it has started. */
-export function handleSignals<T>(logger: Logger, control: ServiceControl<T>): (service: T) => void {
+/** Installs the handlers now; call the returned function with the service once it has started. A cluster
+ * worker takes SIGTERM only (src/cluster/worker.ts): its primary relays the operator's stops. */
+export function handleSignals<T>(
+  logger: Logger,
+  control: ServiceControl<T>,
+  signals: readonly ('SIGTERM' | 'SIGINT')[] = ['SIGTERM', 'SIGINT'],
+): (service: T) => void {
   let service: T | undefined;
   let stops = 0;
   const onStop = (signal: string) => {
@@ -32,8 +37,7 @@ export function handleSignals<T>(logger: Logger, control: ServiceControl<T>): (s
     else if (control.reload) control.reload(service);
     else logger.warn('SIGHUP: this command has nothing to reload; ignored');
   };
-  process.on('SIGTERM', () => onStop('SIGTERM'));
-  process.on('SIGINT', () => onStop('SIGINT'));
+  for (const signal of signals) process.on(signal, () => onStop(signal));
   process.on('SIGHUP', onHangup);
   return (started) => {
     service = started;

@@ -162,6 +162,7 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: c.maxConnectionsPerServer === undefined ? [] : [String(c.maxConnectionsPerServer)],
     isDefault: false,
   }),
+  workers: (c) => ({ values: [c.workers === 'auto' ? quote('auto') : String(c.workers)], isDefault: c.workers === DEFAULTS.workers }),
   logFile: (c) => renderLogKeys(c.log).logFile,
   logFileMaxBytes: (c) => renderLogKeys(c.log).logFileMaxBytes,
   logFiles: (c) => renderLogKeys(c.log).logFiles,

@@ -38,7 +38,8 @@ export type ProxyKeyName =
   | 'maxConnectionsPerServer'
   | 'pidFile'
   | 'onRuleChange'
-  | 'drainTimeout';
+  | 'drainTimeout'
+  | 'workers';
 
 export type { KeyDoc } from './types.js';
 
@@ -61,6 +62,7 @@ export const NUMBER_BOUNDS = {
   maxConnectionsPerIdentity: { min: 1, max: 1_000_000 },
   maxConnectionsPerServer: { min: 1, max: 1_000_000 },
   drainTimeout: { min: 0, max: 3_600_000 },
+  workers: { min: 1, max: 256 },
 } as const;
 
 export type NumberKey = keyof typeof NUMBER_BOUNDS;
@@ -399,6 +401,21 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
       'pairs go on for up to this many milliseconds; pairs still open then are closed (reason shutdown). A ' +
       'second SIGTERM or SIGINT closes them at once. 0: close them at once.',
     example: 'drainTimeout = 30000',
+  },
+  {
+    name: 'workers',
+    // A count, or the word "auto": the builder takes both (proxySection.ts); documented as the number it mostly is.
+    type: 'number',
+    syntax: 'workers = <count> | "auto"',
+    default: String(DEFAULTS.workers),
+    repeatable: false,
+    ...NUMBER_BOUNDS.workers,
+    description:
+      'Processes that serve clients. 1: one process, as without the entry. More: a primary process binds the ' +
+      'listeners and starts that many workers on them (node:cluster), each with its own pairs, limits and event ' +
+      'log (<eventLog> becomes <name>.w<N>.<ext>); a worker that dies is restarted. "auto": one per CPU ' +
+      '(os.availableParallelism()). Read at start.',
+    example: 'workers = 2',
   },
 ];
 

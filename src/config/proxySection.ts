@@ -80,6 +80,7 @@ export function buildProxyConfig(
   let onRuleChange: RuleChangePolicy | undefined;
   const account: { user?: ConfigEntry; group?: ConfigEntry } = {};
   let connectRate: Rate | null | undefined;
+  let workers: number | 'auto' | undefined;
   const log = new LogEntries(file, baseDir, checkFiles);
   const firstLine = new Map<string, number>();
 
@@ -98,7 +99,8 @@ export function buildProxyConfig(
       }
       firstLine.set(doc.name, e.line);
     }
-    if (doc.type === 'number' && e.value.kind !== 'number') {
+    // workers is the one number key that also takes a word ("auto"); its case checks both.
+    if (doc.type === 'number' && e.value.kind !== 'number' && doc.name !== 'workers') {
       issue(e, `number expected: write ${doc.name} without quotes, e.g. ${doc.example}`);
       continue;
     }
@@ -265,6 +267,17 @@ export function buildProxyConfig(
         else issue(e, firstMessage(r.error));
         break;
       }
+      case 'workers': {
+        if (e.value.kind === 'string') {
+          if (v === 'auto') workers = 'auto';
+          else issue(e, `workers is a number of processes or "auto", e.g. ${doc.example} or workers = "auto"`);
+          break;
+        }
+        const r = NUMBER_SCHEMAS.workers.safeParse(v);
+        if (r.success) workers = r.data;
+        else issue(e, firstMessage(r.error));
+        break;
+      }
       case 'logFile':
       case 'logFileMaxBytes':
       case 'logFiles':
@@ -353,6 +366,7 @@ export function buildProxyConfig(
     pidFile,
     onRuleChange: onRuleChange ?? DEFAULTS.onRuleChange,
     drainTimeout: numbers.drainTimeout ?? DEFAULTS.drainTimeout,
+    workers: workers ?? DEFAULTS.workers,
   };
   return { config, issues };
 }

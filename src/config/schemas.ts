@@ -47,6 +47,7 @@ export const NUMBER_SCHEMAS: Record<NumberKey, z.ZodNumber> = {
   maxConnectionsPerIdentity: numberSchema('maxConnectionsPerIdentity'),
   maxConnectionsPerServer: numberSchema('maxConnectionsPerServer'),
   drainTimeout: numberSchema('drainTimeout'),
+  workers: numberSchema('workers'),
 };
 
 /** `"20/s burst 40"` → Rate, `"off"` → null. */

@@ -85,6 +85,8 @@ export interface ProxyConfig {
   onRuleChange: RuleChangePolicy;
   /** ms linked pairs may go on after SIGTERM before they are closed; 0: closed at once. */
   drainTimeout: number;
+  /** Worker processes (`workers`): 1 is a single process; "auto" is resolved at start (src/cluster/workers.ts). */
+  workers: number | 'auto';
 }
 
 export type RuleChangePolicy = 'close' | 'keep';
@@ -175,6 +177,7 @@ export const DEFAULTS = {
   connectRate: { count: 500, per: 's', burst: 1000 } as Rate,
   onRuleChange: 'close' as RuleChangePolicy,
   drainTimeout: 30_000,
+  workers: 1,
 } as const;
 
 /** One problem found in a config file. */

@@ -35,6 +35,8 @@ export interface RecorderOptions {
   machine?: LogMachine;
   /** A write failure (disk full, permissions): reported once, the proxy goes on without its log. */
   onError?: (err: Error) => void;
+  /** The worker process this is (`[proxy] workers` > 1): the header says so, replay names it. */
+  worker?: number;
   /** Pairs ending before TLS_OK whose records are still written (default UNAUTHENTICATED_BUDGET). */
   unauthenticatedBudget?: Rate;
   /** How often a `d` record sums up what was dropped (default 10 s). */
@@ -104,6 +106,7 @@ export class EventRecorder {
       mxproxy: pkg.version,
       // Only a forwarder's log says whose it is: a proxy's header stays as it always was.
       ...(opts.machine === 'forwarder' ? { machine: opts.machine } : {}),
+      ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
     };
     const writer = await EventLogWriter.open({
       path: opts.path,

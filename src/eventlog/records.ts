@@ -53,6 +53,8 @@ export interface HeaderRecord {
   mxproxy: string;
   /** Whose log it is; absent (logs from before forwarders recorded) means the proxy's. */
   machine?: LogMachine;
+  /** The worker (1..N) that wrote it, with `[proxy] workers` > 1; absent for a single process. */
+  worker?: number;
 }
 
 export interface EventRecord {

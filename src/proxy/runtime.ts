@@ -38,6 +38,7 @@ import { rateLabel } from '../shared/tokenBucket.js';
 import { configSnapshot } from '../config/snapshot.js';
 import { recordEffects } from '../eventlog/effects.js';
 import { EventRecorder } from '../eventlog/recorder.js';
+import { workerLogPath } from '../eventlog/workerSeries.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 import { AcceptGate, PairLimits, resolveLimits, type Admission, type ProxyLimits } from './limits.js';
@@ -59,6 +60,11 @@ export interface ProxyOptions {
   onEvent?: (event: ProxyEvent) => void;
   /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
   warnIntervalMs?: number;
+  /** This process is worker N of `[proxy] workers` (src/cluster): its event log is `<name>.w<N>.<ext>`. */
+  worker?: number;
+  /** The session-ticket key is replaced only through rotateTicketKeys(key) (a cluster primary keeps the
+   * workers' keys the same, so a session resumes on any of them): no rotation on this process's clock. */
+  externalTicketRotation?: boolean;
 }
 
 export interface ProxyStats {
@@ -119,8 +125,9 @@ export interface ProxyHandle {
   readonly recorder: EventRecorder | undefined;
   /** The limits in force (maxConnections resolved from the open-files limit when not set). */
   limits(): ProxyLimits;
-  /** A new session-ticket key now (the schedule starts over): no session issued before resumes. */
-  rotateTicketKeys(): void;
+  /** A new session-ticket key now, `keys` or a random one (the schedule starts over): no session issued
+   * before resumes. */
+  rotateTicketKeys(keys?: Buffer): void;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -148,7 +155,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const pidFile = config().pidFile;
 
   // The event log opens before the first event can exist; a write failure later only costs the log.
-  const logConfig = config().eventLog;
+  // A worker writes its own series: one writer per file (src/eventlog/workerSeries.ts).
+  const configuredLog = config().eventLog;
+  const logConfig =
+    configuredLog && opts.worker !== undefined ? { ...configuredLog, path: workerLogPath(configuredLog.path, opts.worker) } : configuredLog;
   if (logConfig) {
     const dir = path.dirname(logConfig.path);
     let created: boolean;
@@ -163,6 +173,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     ? await EventRecorder.open({
         ...logConfig,
         clock,
+        ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
         onError: (err) => logger.error(`event log ${logConfig.path}: ${err.message}; recording stopped, the proxy goes on`),
       })
     : undefined;
@@ -396,7 +407,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     process.off('exit', flushOnExit);
     throw err;
   }
-  scheduleRotation();
+  if (!opts.externalTicketRotation) scheduleRotation();
   const waiting = held ?? [];
   held = null;
   for (const raw of waiting) accept(raw);
@@ -544,8 +555,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     registry,
     recorder,
     limits,
-    rotateTicketKeys: () => {
-      rotateTicketKeys(terminator);
+    rotateTicketKeys: (keys?: Buffer) => {
+      rotateTicketKeys(terminator, keys);
       if (rotation) scheduleRotation();
     },
   };

@@ -24,6 +24,7 @@ export function jsonSummary(r: ReplayRunsResult, shown: number): { summary: Reco
       runs: r.runs.length,
       // 1: states only were recorded and checked; 2: states, effects, outputs and decisions.
       version: r.version,
+      workers: [...new Set(r.runs.map((run) => run.run.worker).filter((w) => w !== undefined))],
       events: r.events,
       transitions: r.transitions,
       effects: r.effects,
@@ -38,7 +39,7 @@ export function jsonSummary(r: ReplayRunsResult, shown: number): { summary: Reco
       unchecked: r.unchecked,
       unrecorded: r.unrecorded,
       match: !d && !r.error,
-      divergence: d ? { kind: d.kind, at: d.at, id: d.id, message: d.message, expected: d.expected, actual: d.actual } : null,
+      divergence: d ? { kind: d.kind, at: d.at, id: d.id, worker: r.divergence?.run.worker ?? null, message: d.message, expected: d.expected, actual: d.actual } : null,
       truncated: r.truncated.map((t) => ({ file: t.file, offset: t.stop.offset, message: t.stop.message })),
       error: r.error ? { file: r.error.file, offset: r.error.stop.offset, reason: r.error.stop.reason, message: r.error.stop.message } : null,
       gaps: r.gaps.map((g) => ({ run: g.run.index, after: g.after, next: g.next })),

@@ -26,7 +26,8 @@ export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
   // A forwarder decides nothing: its log has no requests to decide again.
   const proxy = r.runs.length === 0 || r.runs.some((run) => machineOf(run.header) === 'proxy');
   const match = v1 ? 'all transitions match' : proxy ? 'all states, effects, outputs and decisions match' : 'all states, effects and outputs match';
-  if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at} (${r.divergence.divergence.kind})`;
+  const ofWorker = r.divergence?.run.worker !== undefined ? ` of worker ${r.divergence.run.worker}` : '';
+  if (r.divergence) line += `DIVERGENCE at record #${r.divergence.divergence.at}${ofWorker} (${r.divergence.divergence.kind})`;
   else if (r.error) line += r.events > 0 ? `${match} up to the error` : 'nothing to check';
   else line += match;
   const notes: string[] = [];
@@ -35,7 +36,11 @@ export function summaryLine(r: ReplayRunsResult, shown?: ShownCount): string {
     notes.push(`${plural(r.undecided, 'request')} not decided again (no CONFIG_LOADED before ${r.undecided === 1 ? 'it' : 'them'} in the log)`);
   }
   if (shown) notes.push(`${shown.shown} of ${plural(shown.total, 'connection')} shown`);
-  if (r.runs.length > 1) notes.push(`${r.runs.length} proxy runs (the proxy restarted; each replayed on its own)`);
+  const workers = new Set(r.runs.map((run) => run.run.worker).filter((w) => w !== undefined)).size;
+  if (workers > 1) {
+    const restarted = r.runs.length > workers ? `${r.runs.length} runs of ` : '';
+    notes.push(`${restarted}${workers} workers (each replayed on its own)`);
+  } else if (r.runs.length > 1) notes.push(`${r.runs.length} proxy runs (the proxy restarted; each replayed on its own)`);
   if (r.preexisting > 0) {
     notes.push(`${plural(r.preexisting, 'connection')} began before the log (not replayed)`);
   }
@@ -97,9 +102,11 @@ function expectedText(d: Divergence): string {
  * `DIVERGENCE at record #58 (effect): …`, then the connection's last records as the log has them (the one that
  * did not match marked), then what replay did there.
  */
-export function divergenceReport(d: Divergence, context: LogRecord[]): string[] {
+export function divergenceReport(d: Divergence, context: LogRecord[], worker?: number): string[] {
   const who = d.id === ROOT_ID ? 'the proxy' : d.id === FORWARDER_ROOT_ID ? 'the forwarder' : `connection ${printable(d.id)}`;
-  const lines = [`DIVERGENCE at record #${d.at} (${d.kind}): ${printable(d.message, 1024)}`];
+  // Each worker numbers its records and connections from 1: the worker says which log.
+  const where = worker !== undefined ? ` of worker ${worker}` : '';
+  const lines = [`DIVERGENCE at record #${d.at}${where} (${d.kind}): ${printable(d.message, 1024)}`];
   if (context.length > 0) {
     lines.push(`  the log, last ${plural(context.length, 'record')} of ${who}:`);
     const width = Math.max(...context.map((r) => String(r.s).length));

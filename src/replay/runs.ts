@@ -15,6 +15,8 @@ export interface LogRun {
   index: number;
   header: HeaderRecord | undefined;
   files: string[];
+  /** The worker whose run it is (`[proxy] workers` > 1): from the header, else the file name. */
+  worker?: number;
 }
 
 export interface RunPlan {
@@ -82,6 +84,27 @@ export async function planRuns(files: string[]): Promise<RunPlan> {
   }
   return { runs, unreadable: undefined };
 }
+
+/**
+ * The runs of several series (one per worker, ./series.ts), one after the other: a run never spans two
+ * series, so each worker's pairs replay on machines of their own. Stops at the first unreadable file.
+ */
+export async function planSeries(series: { worker: number | undefined; files: string[] }[]): Promise<RunPlan> {
+  const runs: LogRun[] = [];
+  for (const s of series) {
+    const plan = await planRuns(s.files);
+    for (const run of plan.runs) {
+      const recorded: unknown = run.header?.worker; // from a file: checked
+      const worker = typeof recorded === 'number' && Number.isSafeInteger(recorded) && recorded > 0 ? recorded : s.worker;
+      runs.push({ ...run, index: runs.length + 1, ...(worker !== undefined ? { worker } : {}) });
+    }
+    if (plan.unreadable) return { runs, unreadable: plan.unreadable };
+  }
+  return { runs, unreadable: undefined };
+}
+
+/** "worker 2, " for a worker's run, "" otherwise: how output names where a run comes from. */
+export const workerPrefix = (run: LogRun | undefined): string => (run?.worker !== undefined ? `worker ${run.worker}, ` : '');
 
 export interface RunResult extends ReplayFilesResult {
   run: LogRun;

@@ -254,7 +254,7 @@ export function formatProxySection(header: HeaderRecord | undefined, records: Lo
   const origin = typeof header?.started === 'number' ? header.started : records[0]!.t;
   const who = header?.machine === 'forwarder' ? 'forwarder' : 'proxy';
   const head = header
-    ? `${who}  log started ${formatLocalTime(origin)}  host ${text(header.host)}  pid ${text(header.pid)}  mxproxy ${text(header.mxproxy)}  level ${text(header.level)}`
+    ? `${who}  log started ${formatLocalTime(origin)}  host ${text(header.host)}  pid ${text(header.pid)}${header.worker !== undefined ? `  worker ${text(header.worker)}` : ''}  mxproxy ${text(header.mxproxy)}  level ${text(header.level)}`
     : who;
   return [head, ...recordLines(records, origin, style)];
 }

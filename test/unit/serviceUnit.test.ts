@@ -79,6 +79,8 @@ describe('scripts/mxproxy.service', () => {
 
   it('stops with SIGTERM and waits longer than the drain; enough descriptors', () => {
     assert.equal(one('Service', 'KillSignal'), 'SIGTERM');
+    // [proxy] workers: the primary passes SIGTERM on; systemd must not send every worker one of its own.
+    assert.equal(one('Service', 'KillMode'), 'mixed');
     const timeout = Number(one('Service', 'TimeoutStopSec'));
     assert.ok(timeout > DRAIN_TIMEOUT_S && timeout <= DRAIN_TIMEOUT_S + 30, `TimeoutStopSec=${timeout}: a little above ${DRAIN_TIMEOUT_S} s`);
     assert.equal(one('Service', 'LimitNOFILE'), '65536');
