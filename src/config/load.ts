@@ -113,6 +113,8 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes)],
     isDefault: (c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes) === DEFAULTS.eventLogMaxBytes,
   }),
+  adminListen: (c) => ({ values: c.admin ? [quote(formatHostPort(c.admin.listen))] : [], isDefault: false }),
+  adminToken: (c) => ({ values: c.admin?.token ? [quote(c.admin.token)] : [], isDefault: false }),
   eventLogFiles: (c) => ({
     values: [String(c.eventLog?.files ?? DEFAULTS.eventLogFiles)],
     isDefault: (c.eventLog?.files ?? DEFAULTS.eventLogFiles) === DEFAULTS.eventLogFiles,
@@ -127,6 +129,8 @@ const NOT_SET: Partial<Record<ProxyKeyName, string>> = {
   sslCrl: 'not set (no revocation check)',
   user: 'not set (keeps the account it was started with)',
   group: "not set (the user's primary group)",
+  adminListen: 'not set (no admin endpoint)',
+  adminToken: 'not set',
 };
 
 function describeKey(doc: KeyDoc, c: ProxyConfig): string[] {

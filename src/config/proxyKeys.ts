@@ -25,7 +25,9 @@ export type ProxyKeyName =
   | 'eventLogMaxBytes'
   | 'eventLogFiles'
   | 'user'
-  | 'group';
+  | 'group'
+  | 'adminListen'
+  | 'adminToken';
 
 /** Documentation of one config key. */
 export interface KeyDoc<N extends string = ProxyKeyName> {
@@ -269,6 +271,31 @@ export const PROXY_KEYS: readonly KeyDoc[] = [
     description:
       "The group the proxy runs as, with user; its only group (supplementary groups are dropped). Unset: the user's primary group.",
     example: 'group = "mxproxy"',
+  },
+  {
+    name: 'adminListen',
+    type: 'string',
+    syntax: 'adminListen = "<host>:<port>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'The admin endpoint (plain HTTP): the inspector page, /metrics (Prometheus), /status (JSON) and the live ' +
+      'event stream. Unset: off. On a loopback address (127.0.0.1, [::1], localhost) it is open to local users ' +
+      'unless adminToken is set; any other address requires adminToken, or the proxy does not start.',
+    example: 'adminListen = "127.0.0.1:9678"',
+  },
+  {
+    name: 'adminToken',
+    type: 'string',
+    syntax: 'adminToken = "<token>"',
+    default: undefined,
+    repeatable: false,
+    secret: true,
+    description:
+      'The bearer token every admin request must carry (Authorization: Bearer <token>; a browser may send it as ' +
+      'the password of HTTP Basic authentication). At least 16 visible ASCII characters, no spaces; generate one ' +
+      'with `openssl rand -hex 32`. Needs adminListen.',
+    example: 'adminToken = "replace-with-openssl-rand-hex-32"',
   },
 ];
 

@@ -62,6 +62,17 @@ export interface ProxyConfig {
   crlFile: string | undefined;
   /** user / group: the account to drop to after start; undefined: keep the one started with. */
   runAs: RunAs | undefined;
+  /** adminListen / adminToken: the admin endpoint; undefined: off. */
+  admin: AdminConfig | undefined;
+}
+
+/** The admin endpoint (src/inspect). */
+export interface AdminConfig {
+  listen: HostPort;
+  /** Required unless `listen` is a loopback address. */
+  token: string | undefined;
+  /** The adminListen entry. */
+  source: SourceRef;
 }
 
 /** An account resolved from the user and group entries (names for messages, ids for setuid/setgid). */
