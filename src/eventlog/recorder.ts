@@ -95,6 +95,11 @@ export class EventRecorder {
     return { ...this.writer.stats(), seq: this.seq };
   }
 
+  /** Bytes recorded and not yet handed to a write. */
+  backlogBytes(): number {
+    return this.writer.backlogBytes();
+  }
+
   flushSync(): void {
     this.writer.flushSync();
   }

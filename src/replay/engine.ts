@@ -65,11 +65,15 @@ export class Replayer {
   /** The time of the record being replayed (ms since the epoch). */
   now = 0;
 
-  constructor() {
+  /** `onTransition` sees each transition the machines make, as they make it (the inspector's replay view). */
+  constructor(opts: { onTransition?: (t: ReplayedTransition) => void } = {}) {
+    const onTransition = opts.onTransition;
     this.tracker = new TransitionTracker((t) => {
+      const replayed = { ...t, cause: this.cause };
       const list = this.pending.get(t.id) ?? [];
-      list.push({ ...t, cause: this.cause });
+      list.push(replayed);
       this.pending.set(t.id, list);
+      onTransition?.(replayed);
     });
     // The same wiring as the live runtime (src/proxy/runtime.ts), minus the effects.
     this.root = createActor(superviseWith(new ConnectionRegistry(connectionMachine, { observe: this.tracker.child })));
