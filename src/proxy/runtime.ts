@@ -10,7 +10,7 @@
 import type net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
@@ -26,6 +26,7 @@ import { createTlsTerminator, type TlsMaterial } from '../net/tlsTerminator.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort } from '../shared/address.js';
 import { EventRecorder } from '../eventlog/recorder.js';
+import type { Inspector } from '../inspect/index.js';
 import { EventBus } from './bus.js';
 import { createEffects, type Pair } from './effects.js';
 
@@ -39,6 +40,12 @@ export interface ProxyOptions {
   tls?: TlsMaterial;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
+  /**
+   * XState's inspection observer for the root's actor system, every pair included (`createActor(root,
+   * { inspect })`). XState then builds several objects per event and action of every actor; unset, it does none
+   * of that.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 export interface ProxyStats {
@@ -61,6 +68,8 @@ export interface ProxyHandle {
   readonly registry: ConnectionRegistry;
   /** The event log, when config.eventLog is set. */
   readonly recorder: EventRecorder | undefined;
+  /** The admin endpoint's bound address ("host:port"), when config.admin is set. */
+  readonly adminAddress: string | undefined;
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
@@ -108,6 +117,29 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   const bus = new EventBus();
   const pairs = new Map<string, Pair>();
+  const configLoadedAt = clock.now();
+  let listening: Listening | undefined;
+  let accepted = 0;
+  // Loaded only when asked for: a proxy without the admin endpoint carries neither prom-client nor Graphviz.
+  const inspector = config.admin ? await createInspector(config.admin) : undefined;
+  async function createInspector(admin: NonNullable<ProxyConfig['admin']>): Promise<Inspector> {
+    const { Inspector } = await import('../inspect/index.js');
+    return new Inspector({
+      admin,
+      logger,
+      now: () => clock.now(),
+      bytesOf: (id) => {
+        const server = pairs.get(id)?.server;
+        return server ? { up: server.bytesWritten, down: server.bytesRead } : undefined;
+      },
+      stats: () => ({ accepted, active: pairs.size }),
+      refused: () => refusedOf(stats()),
+      eventLog: () => (recorder && logConfig ? { path: logConfig.path, ...recorder.stats(), backlogBytes: recorder.backlogBytes() } : undefined),
+      listeners: () => listening?.addresses ?? [],
+      configFile: () => config.file,
+      configLoadedAt: () => configLoadedAt,
+    });
+  }
   const ids = new WeakMap<net.Socket, string>();
   const authorizer = new Authorizer(config);
   const effects = createEffects({
@@ -122,12 +154,22 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts).
+  const observeRecorder = recorder?.observeChild;
+  const observeInspector = inspector?.step;
   const registry = new ConnectionRegistry(connectionMachine.provide({ actions: effects.actions }), {
-    observe: recorder?.observeChild,
-    finished: (output) => effects.finished(output),
+    observe:
+      observeRecorder && observeInspector
+        ? (id, snapshot, on) => {
+            observeRecorder(id, snapshot, on);
+            observeInspector(id, snapshot, on);
+          }
+        : (observeRecorder ?? observeInspector),
+    finished: (output) => {
+      effects.finished(output);
+      inspector?.finished(output);
+    },
   });
-  const root = createActor(superviseWith(registry));
-  let accepted = 0;
+  const root = createActor(superviseWith(registry), opts.inspect ? { inspect: opts.inspect } : undefined);
   // The root has reached its final state (or failed); `stopped` resolves later, once everything is closed.
   let resolveRootDone!: () => void;
   const rootDone = new Promise<void>((r) => (resolveRootDone = r));
@@ -155,6 +197,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const onEvent = opts.onEvent;
   const subscription = bus.events$.subscribe((event) => {
     recorder?.event(event);
+    inspector?.event(event);
     onEvent?.(event);
     root.send(event);
   });
@@ -180,6 +223,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       if (id !== undefined) bus.emit({ type: 'TLS_FAILED', id, code, message });
     },
   });
+
+  function stats(): ProxyStats {
+    return { accepted, active: pairs.size };
+  }
 
   let nextId = 0;
   const dispatchLevel = opts.reportDispatch ? 'info' : 'debug';
@@ -219,9 +266,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     held.push(raw);
   };
 
-  let listening: Listening | undefined;
+  let adminAddress: string | undefined;
   try {
     listening = await listen(config.listen, onSocket);
+    // Bound before the drop, like the listeners: a port below 1024 works.
+    if (inspector) adminAddress = await inspector.listen();
     if (runAs) {
       dropPrivileges(runAs);
       if (logConfig) checkLogDirectory(path.dirname(logConfig.path), runAs);
@@ -230,6 +279,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   } catch (err) {
     for (const raw of held ?? []) raw.destroy();
     await listening?.close();
+    await inspector?.close();
     subscription.unsubscribe();
     root.stop();
     await recorder?.close();
@@ -239,7 +289,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const waiting = held ?? [];
   held = null;
   for (const raw of waiting) accept(raw);
-  logger.info(`mxproxy listening on ${listening.addresses.join(', ')}`, {
+  const bound = listening;
+  logger.info(`mxproxy listening on ${bound.addresses.join(', ')}`, {
     servers: [...config.servers.keys()].join(','),
     rules: config.allow.length,
   });
@@ -247,10 +298,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let stopping: Promise<void> | null = null;
   stop = () => {
     stopping ??= (async () => {
-      const closed = listening.close();
+      const closed = bound.close();
       bus.emit({ type: 'SHUTDOWN' }); // through the bus, so the event log has it
       await rootDone;
       await closed;
+      await inspector?.close();
       subscription.unsubscribe();
       bus.complete();
       await recorder?.close();
@@ -264,12 +316,21 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   if (rootFailed) void stop();
 
   return {
-    addresses: listening.addresses,
-    stats: () => ({ accepted, active: pairs.size }),
+    addresses: bound.addresses,
+    stats,
     stop: () => stop!(),
     stopped,
     root,
     registry,
     recorder,
+    adminAddress,
   };
+}
+
+/** Refusals at accept, by reason, when the runtime counts them (the connection limits' `refused`). */
+function refusedOf(stats: ProxyStats): Record<string, number> | undefined {
+  if (!('refused' in stats)) return undefined;
+  const refused: unknown = stats.refused;
+  if (typeof refused !== 'object' || refused === null) return undefined;
+  return Object.fromEntries(Object.entries(refused).filter((e): e is [string, number] => typeof e[1] === 'number'));
 }

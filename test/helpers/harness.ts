@@ -10,7 +10,7 @@ import { readProxyConfig } from '../../src/config/index.js';
 import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger, type LogFormat } from '../../src/log.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../../src/protocol/frame.js';
-import { startProxy, type ProxyHandle } from '../../src/proxy/runtime.js';
+import { startProxy, type ProxyHandle, type ProxyOptions } from '../../src/proxy/runtime.js';
 import { parseHostPort } from '../../src/shared/address.js';
 import { Writable } from 'node:stream';
 import type { CertFiles, TestPki } from './pki.js';
@@ -116,6 +116,10 @@ export interface HarnessOptions {
   extra?: string;
   /** Default 'json' (parsed into `logs`). */
   logFormat?: LogFormat;
+  /** Passed to startProxy (XState inspection). */
+  inspect?: ProxyOptions['inspect'];
+  /** Changes to the parsed config before the proxy starts (e.g. adminListen on port 0). */
+  adjust?: (config: ProxyConfig) => ProxyConfig;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -128,7 +132,8 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     opts.extra ?? '',
   ];
   const parsed = readProxyConfig(lines.join('\n'), `${pki.dir}/test.config`);
-  const config: ProxyConfig = { ...parsed, listen: [{ host: '127.0.0.1', port: 0 }] };
+  const listenAny: ProxyConfig = { ...parsed, listen: [{ host: '127.0.0.1', port: 0 }] };
+  const config = opts.adjust ? opts.adjust(listenAny) : listenAny;
   const events: ProxyEvent[] = [];
   const logs: Record<string, unknown>[] = [];
   const output: string[] = [];
@@ -141,7 +146,7 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     },
   });
   const logger = createLogger({ format, level: 'debug', stream: sink });
-  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e) });
+  const proxy = await startProxy({ config, logger, onEvent: (e) => events.push(e), ...(opts.inspect ? { inspect: opts.inspect } : {}) });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);
   const port = bound.value.port;
