@@ -112,15 +112,14 @@ export async function listLogs(eventLog: string | undefined): Promise<LogFileEnt
 export async function replayLogFile(eventLog: string | undefined, name: string): Promise<ReplayView | undefined> {
   if (!eventLog) return undefined;
   const entry = (await listLogs(eventLog)).find((e) => e.name === name);
-  if (!entry || entry.name !== path.basename(entry.name)) return undefined;
+  if (!entry) return undefined;
   const dir = path.dirname(eventLog);
   const file = path.join(dir, entry.name);
   const st = await lstat(file).catch(() => undefined);
   if (!st?.isFile() || path.dirname(await realpath(file)) !== (await realpath(dir))) return undefined;
   let header: unknown;
   const it = iterateEventLogFile(file, { onHeader: (h) => (header = h) });
-  const view = await replayRecords(it, entry.name, () => header);
-  return view;
+  return replayRecords(it, entry.name, () => header);
 }
 
 async function replayRecords(it: RecordIterator, source: string, headerSoFar: () => unknown = () => undefined): Promise<ReplayView> {

@@ -51,7 +51,7 @@ export class AdminServer {
       if (verdict === 'unauthorized') {
         // Basic too, so that a browser asks for the token (as the password) instead of showing a bare error.
         send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: send Authorization: Bearer <adminToken>\n', {
-          'WWW-Authenticate': 'Bearer realm="mxproxy admin", Basic realm="mxproxy admin", charset="UTF-8"',
+          'WWW-Authenticate': ['Bearer realm="mxproxy admin"', 'Basic realm="mxproxy admin", charset="UTF-8"'],
         });
         return;
       }

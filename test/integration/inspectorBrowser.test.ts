@@ -161,3 +161,34 @@ describe('inspector page in headless Chromium', { skip }, () => {
     assert.deepEqual(pageErrors, [], 'no error on the page');
   });
 });
+
+describe('inspector page with adminToken in headless Chromium', { skip }, () => {
+  it('with the token as the Basic password, the page, its diagram and its live feed work', async () => {
+    const pki = await createTestPki();
+    const TOKEN = 'browser-token-0123456789';
+    const h = await startAdminHarness(pki, { servers: {}, allow: [], token: TOKEN });
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mxproxy-chromium-'));
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir: profile,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      timeout: 60_000,
+    });
+    try {
+      // Without it every path answers 401 (inspector.test.ts); a browser then asks for user name and password.
+      const page = await browser.newPage();
+      // What a person does in the browser's login prompt: any user name, the token as the password.
+      await page.authenticate({ username: 'operator', password: TOKEN });
+      const ok = await page.goto(`${h.base}/`, { waitUntil: 'domcontentloaded' });
+      assert.equal(ok?.status(), 200);
+      await page.waitForSelector('#diagram svg [data-state="forwarding"] text', { timeout: 20_000 });
+      await page.waitForFunction(`document.getElementById('feed-status')?.textContent === 'live'`, { timeout: 10_000 });
+    } finally {
+      await browser.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+      await h.stop();
+      pki.cleanup();
+    }
+  });
+});
