@@ -32,6 +32,7 @@ export class EventStream {
   private lastRows = new Map<string, string>();
   private lastCounts = '';
   private lastTotals = '';
+  private lastT = 0;
   private quietSince = 0;
 
   constructor(private readonly picture: () => Picture) {}
@@ -47,7 +48,7 @@ export class EventStream {
     this.batch();
     startStream(res);
     const rows = [...this.lastRows.values()].map((r) => JSON.parse(r) as ConnectionRow);
-    const snapshot = { t: this.picture().t, counts: JSON.parse(this.lastCounts || '{}'), totals: JSON.parse(this.lastTotals || '{}'), rows };
+    const snapshot = { t: this.lastT, counts: JSON.parse(this.lastCounts || '{}'), totals: JSON.parse(this.lastTotals || '{}'), rows };
     res.write(`retry: 2000\nevent: snapshot\ndata: ${safeJson(snapshot)}\n\n`);
     this.listeners.add(res);
     res.once('close', () => {
@@ -83,6 +84,7 @@ export class EventStream {
     this.lastRows = rows;
     this.lastCounts = counts;
     this.lastTotals = totals;
+    this.lastT = p.t;
     if (this.listeners.size === 0) return;
     let message: string;
     if (changed) {
