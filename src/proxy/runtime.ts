@@ -16,7 +16,7 @@ import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { ProxyConfig } from '../config/types.js';
+import type { AdminConfig, ProxyConfig } from '../config/types.js';
 import { TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
@@ -122,7 +122,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   let accepted = 0;
   // Loaded only when asked for: a proxy without the admin endpoint carries neither prom-client nor Graphviz.
   const inspector = config.admin ? await createInspector(config.admin) : undefined;
-  async function createInspector(admin: NonNullable<ProxyConfig['admin']>): Promise<Inspector> {
+  async function createInspector(admin: AdminConfig): Promise<Inspector> {
     const { Inspector } = await import('../inspect/index.js');
     return new Inspector({
       admin,
@@ -132,7 +132,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         const server = pairs.get(id)?.server;
         return server ? { up: server.bytesWritten, down: server.bytesRead } : undefined;
       },
-      stats: () => ({ accepted, active: pairs.size }),
+      stats,
       refused: () => refusedOf(stats()),
       eventLog: () => (recorder && logConfig ? { path: logConfig.path, ...recorder.stats(), backlogBytes: recorder.backlogBytes() } : undefined),
       listeners: () => listening?.addresses ?? [],
