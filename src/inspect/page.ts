@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { jsonSafe } from '../shared/printable.js';
+import { offThread } from './offThread.js';
 
 /** From dist/src/inspect/ (or src/inspect/ under a TS runner) to the assets next to this file's source. */
 const ASSETS = new URL('../../../src/inspect/assets/', import.meta.url);
@@ -33,9 +34,13 @@ export function pageAssets(): Map<string, Asset> {
 
 let diagram: Promise<string> | undefined;
 
-/** The connection machine's SVG, drawn once per process from the machine (the same as docs/diagrams/connection.svg). */
+/**
+ * The connection machine's SVG, drawn once per process from the machine (the same as
+ * docs/diagrams/connection.svg), in a worker thread (./worker.ts says why).
+ */
 export function connectionDiagram(): Promise<string> {
-  diagram ??= import('../diagram/render.js').then((m) => m.renderDiagram('connection', 'svg'));
+  diagram ??= offThread<string>({ kind: 'diagram' });
+  diagram.catch(() => (diagram = undefined));
   return diagram;
 }
 

@@ -3,9 +3,9 @@
  * Replayer, bare machines, every recorded transition checked), and each event becomes one step with the
  * transitions it caused, for the page to walk through on the diagram.
  *
- * It runs on the proxy's event loop, so it is bounded: uploads by MAX_UPLOAD_BYTES, every log by MAX_STEPS
- * events, and it yields to forwarding every YIELD_EVERY records. Everything read from the log is untrusted
- * text and leaves here as `printable` output.
+ * It runs in a worker thread (./worker.ts) and is bounded: uploads by MAX_UPLOAD_BYTES, every log by MAX_STEPS
+ * events (what the page gets must stay a few MB), and it yields every YIELD_EVERY records. Everything read from
+ * the log is untrusted text and leaves here as `printable` output.
  */
 import { lstat, realpath } from 'node:fs/promises';
 import path from 'node:path';

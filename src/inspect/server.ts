@@ -21,7 +21,8 @@ import { authorizer } from './auth.js';
 import type { EventStream } from './events.js';
 import type { ConnectionDetail } from './live.js';
 import { connectionDiagram, pageAssets, send, sendJson } from './page.js';
-import { MAX_UPLOAD_BYTES, listLogs, replayBuffer, replayLogFile, type ReplayView } from './replay.js';
+import { offThread } from './offThread.js';
+import { MAX_UPLOAD_BYTES, listLogs, type ReplayView } from './replay.js';
 
 export interface AdminRoutes {
   stream: EventStream;
@@ -129,7 +130,7 @@ export class AdminServer {
       }
       case '/api/replay': {
         const name = url.searchParams.get('file') ?? '';
-        return this.replay(res, () => replayLogFile(this.routes.eventLog(), name));
+        return this.replay(res, () => offThread<ReplayView | undefined>({ kind: 'replay-file', eventLog: this.routes.eventLog(), name }));
       }
     }
     const m = /^\/api\/connections\/([0-9a-z]{1,16})$/.exec(route);
@@ -141,7 +142,7 @@ export class AdminServer {
     send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
   }
 
-  /** One replay at a time: it runs on the proxy's event loop. */
+  /** One replay at a time: each takes a worker thread and up to 512 MiB. */
   private async replay(res: ServerResponse, run: () => Promise<ReplayView | undefined>): Promise<void> {
     if (this.replaying) return sendJson(res, 429, { error: 'a replay is running; try again in a moment' });
     this.replaying = true;
@@ -182,8 +183,14 @@ export class AdminServer {
       req.once('error', reject);
     });
     if (tooLarge) return this.tooLarge(req, res);
-    const body = Buffer.concat(chunks, size);
-    await this.replay(res, () => replayBuffer(body, `upload (${size} bytes)`));
+    // A fresh buffer of its own, handed over to the worker without a copy.
+    const body = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      body.set(c, at);
+      at += c.length;
+    }
+    await this.replay(res, () => offThread<ReplayView>({ kind: 'replay-upload', body, source: `upload (${size} bytes)` }, [body.buffer]));
   }
 
   /**
