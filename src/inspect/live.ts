@@ -194,7 +194,9 @@ export class LiveState {
 
   /** Pairs in each state now (states with none are absent). */
   stateCounts(): Map<string, number> {
-    return new Map(this.counts);
+    const out = new Map<string, number>();
+    for (const [state, n] of this.counts) if (n !== 0) out.set(state, n);
+    return out;
   }
 
   totals(): LiveTotals {
@@ -222,10 +224,10 @@ export class LiveState {
     return { ...rowOf(v, bytesOf), local: v.local, message: v.message, history: v.history.toArray(), dropped: v.history.dropped };
   }
 
+  // States are a small fixed set: a count that drops to 0 stays (deleting and re-adding Map keys on every
+  // pair would leave the Map to rehash its tombstones again and again).
   private add(state: string, delta: number): void {
-    const n = (this.counts.get(state) ?? 0) + delta;
-    if (n === 0) this.counts.delete(state);
-    else this.counts.set(state, n);
+    this.counts.set(state, (this.counts.get(state) ?? 0) + delta);
   }
 
   private prune(): void {
