@@ -3,13 +3,15 @@
  * measured in one run and printed side by side with the ratio to the baseline.
  *
  *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,conn-resumed,latency,idle] [--rounds 1]
- *                              [--no-event-log] [--json]
+ *                              [--no-event-log] [--admin] [--json]
  *
  * Peers (child processes, started and stopped here):
  *   direct TLS  benchBackends.js --tls: echo and sink servers that terminate mutual TLS themselves
  *   mxproxy     dist/src/cli/main.js start -c <temp config>, in front of benchBackends.js (plain TCP echo + sink)
  *   mxproxy + event log   the same with `eventLog` at lifecycle level (a file in the temp dir); its column
  *               "log cost" is with/without (1.00× = free). Left out with --no-event-log.
+ *   mxproxy + admin  (--admin) the same with `adminListen` on loopback and one page's live feed connected
+ *               (GET /events, read here for the whole run); its column "admin cost" is with/without.
  * Certificates (EC P-256 CA, server CN=localhost, client CN=bench-client) are made fresh in a temp dir with the
  * project's own src/certs module. With taskset (and two CPUs) the server under test runs on CPU 0; this process
  * (the load), its worker threads and the plain backends on CPU 1.
@@ -29,6 +31,7 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -530,6 +533,38 @@ async function waitForPort(port: number, child: ChildProcess, what: string, logT
   throw new Error(`${what} did not accept on 127.0.0.1:${port} within 15 s${logTail()}`);
 }
 
+/** A page's live feed: GET /events on the admin endpoint, read and counted, for as long as the run lasts. */
+interface LiveFeed {
+  messages: number;
+  bytes: number;
+  error: string | null;
+  close(): void;
+}
+
+function openLiveFeed(port: number): Promise<LiveFeed> {
+  return new Promise((resolve, reject) => {
+    const feed: LiveFeed = { messages: 0, bytes: 0, error: null, close: () => req.destroy() };
+    const req = http.get({ host: '127.0.0.1', port, path: '/events' }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`GET /events on the admin endpoint: HTTP ${res.statusCode}`));
+        return;
+      }
+      res.on('data', (chunk: Buffer) => {
+        feed.bytes += chunk.length;
+        for (let i = chunk.indexOf('event: '); i >= 0; i = chunk.indexOf('event: ', i + 1)) feed.messages++;
+      });
+      res.on('error', () => {});
+      res.once('close', () => (feed.error ??= req.destroyed ? null : 'the stream closed'));
+      resolve(feed);
+    });
+    req.once('error', (err) => {
+      feed.error = errorText(err);
+      reject(err);
+    });
+  });
+}
+
 // ------------------------------------------------------------------------------------------------ cases
 
 type CaseName = 'bulk' | 'conn' | 'conn-resumed' | 'latency' | 'idle';
@@ -538,7 +573,7 @@ const CASES: CaseName[] = ['bulk', 'conn', 'conn-resumed', 'latency', 'idle'];
 const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn', 'conn-resumed'];
 
 interface Peer {
-  key: 'direct' | 'mxproxy' | 'mxlog';
+  key: 'direct' | 'mxproxy' | 'mxlog' | 'mxadmin';
   label: string;
   child: ChildProcess;
   pid: number;
@@ -688,6 +723,7 @@ const USAGE = `usage: node dist/scripts/bench.js [options]
   --cases <list>   comma-separated, of bulk,conn,conn-resumed,latency,idle (default: all)
   --rounds <n>     rounds per case, each starting with another peer; medians reported (default 1)
   --no-event-log   leave out the "mxproxy + event log" peer
+  --admin          add "mxproxy + admin": adminListen on, one /events client connected all along
   --json           JSON lines instead of the Markdown table
   -h, --help       this text`;
 
@@ -706,6 +742,7 @@ function readArgs() {
         cases: { type: 'string', default: CASES.join(',') },
         json: { type: 'boolean', default: false },
         'no-event-log': { type: 'boolean', default: false },
+        admin: { type: 'boolean', default: false },
         rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -717,7 +754,16 @@ function readArgs() {
   }
 }
 
-function parseOptions(): { durationMs: number; idle: number; conns: number; cases: CaseName[]; json: boolean; eventLog: boolean; rounds: number } {
+function parseOptions(): {
+  durationMs: number;
+  idle: number;
+  conns: number;
+  cases: CaseName[];
+  json: boolean;
+  eventLog: boolean;
+  admin: boolean;
+  rounds: number;
+} {
   const values = readArgs();
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -734,7 +780,7 @@ function parseOptions(): { durationMs: number; idle: number; conns: number; case
   if (wanted.length === 0) usageError('--cases names no case');
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usageError(`--rounds must be a whole number 1..20, got "${values.rounds}"`);
-  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json, eventLog: !values['no-event-log'], rounds };
+  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json, eventLog: !values['no-event-log'], admin: values.admin, rounds };
 }
 
 let tmpDir: string | null = null;
@@ -795,7 +841,7 @@ async function main(): Promise<number> {
   const [plainPorts, directPorts] = await Promise.all([backendPorts(plain, 'the plain backends'), backendPorts(direct, 'the TLS baseline server')]);
 
   /** A proxy process on the plain backends; `extra` config lines (the event log). */
-  const startProxyPeer = async (key: 'mxproxy' | 'mxlog', label: string, extra: string[]): Promise<Peer> => {
+  const startProxyPeer = async (key: 'mxproxy' | 'mxlog' | 'mxadmin', label: string, extra: string[]): Promise<Peer> => {
     const port = await freePort();
     const configFile = path.join(tmpDir!, `${key}.config`);
     fs.writeFileSync(
@@ -841,9 +887,21 @@ async function main(): Promise<number> {
     };
   };
   const eventLogFile = path.join(tmpDir, 'events.mxlog');
-  const proxyPeers = [await startProxyPeer('mxproxy', 'mxproxy', [])];
+  // mxproxy between the two variants: rounds run the peers in this order, then reversed, so each variant
+  // always runs right next to the plain proxy it is compared with.
+  const proxyPeers: Peer[] = [];
   if (opts.eventLog) {
     proxyPeers.push(await startProxyPeer('mxlog', 'mxproxy + event log', [`eventLog = "${eventLogFile}"`, 'eventLogLevel = "lifecycle"']));
+  }
+  proxyPeers.push(await startProxyPeer('mxproxy', 'mxproxy', []));
+  let page: LiveFeed | undefined;
+  if (opts.admin) {
+    const adminPort = await freePort();
+    proxyPeers.push(await startProxyPeer('mxadmin', 'mxproxy + admin', [`adminListen = "127.0.0.1:${adminPort}"`]));
+    // The admin endpoint is bound after the listeners (once its diagram is drawn): wait for it too.
+    const admin = proxyPeers.at(-1)!;
+    await waitForPort(adminPort, admin.child, 'the admin endpoint', admin.logTail);
+    page = await openLiveFeed(adminPort);
   }
 
   const peers: Peer[] = [
@@ -884,9 +942,9 @@ async function main(): Promise<number> {
   const errors: { case: CaseName; peer: string; error: string }[] = [];
   const rounds = new Map<string, Values[]>();
   for (const name of RUN_ORDER.filter((c) => opts.cases.includes(c))) {
-    // Rounds alternate the order (direct, mxproxy, mxproxy + event log), then the reverse, so no peer always
-    // runs first (warmer or colder machine) and the two mxproxy peers always run back to back: the log's cost
-    // is taken per round from that adjacent pair, which a slow minute of the shared machine affects alike.
+    // Rounds alternate the order (direct, mxproxy + event log, mxproxy, mxproxy + admin), then the reverse, so
+    // no peer always runs first (warmer or colder machine) and each variant runs right next to the plain proxy:
+    // its cost is taken per round from that adjacent pair, which a slow minute of the shared machine affects alike.
     for (let round = 0; round < opts.rounds; round++) {
       for (const p of round % 2 === 0 ? peers : [...peers].reverse()) {
         if (p.broken !== null) {
@@ -915,18 +973,29 @@ async function main(): Promise<number> {
     if (full === undefined || res?.cpuUsPerConn === undefined) return [];
     return [{ peer: p.key, label: p.label, fullUs: full, resumedUs: res.cpuUsPerConn, ratio: res.cpuUsPerConn / full, resumedShare: res.resumedShare ?? 0 }];
   });
-  /** The event log's cost per metric: the median of the rounds' own with/without ratios, and all of them. Only
-   * when both peers completed every round (a failed round would pair values of different rounds). */
-  const logCost = (m: Metric): { median: number; each: number[] } | undefined => {
+  /** A variant's cost per metric (the event log's, the admin endpoint's): the median of the rounds' own
+   * with/without ratios, and all of them. Only when both peers completed every round (a failed round would pair
+   * values of different rounds). */
+  const costOf = (key: 'mxlog' | 'mxadmin', m: Metric): { median: number; each: number[] } | undefined => {
     const xs = rounds.get(`${m.case}/mxproxy`) ?? [];
-    const ls = rounds.get(`${m.case}/mxlog`) ?? [];
+    const ls = rounds.get(`${m.case}/${key}`) ?? [];
     if (xs.length !== ls.length) return undefined;
     const each = xs.flatMap((x, i) => ratioOf(m, x[m.id], ls[i]![m.id]) ?? []);
     return each.length === 0 ? undefined : { median: median(each), each };
   };
+  const logCost = (m: Metric) => costOf('mxlog', m);
+  const adminCost = (m: Metric) => costOf('mxadmin', m);
 
   // ---------------------------------------------------------------------------------------------- report
   const withLog = peers.some((p) => p.key === 'mxlog');
+  const withAdmin = peers.some((p) => p.key === 'mxadmin');
+  if (page) {
+    page.close();
+    notes.push(
+      `the admin peer's one page got ${page.messages} live updates (${(page.bytes / 1024).toFixed(0)} KiB) over the run` +
+        (page.error ? `; its feed failed: ${page.error}` : ''),
+    );
+  }
   if (withLog) {
     const size = fs.existsSync(eventLogFile) ? fs.statSync(eventLogFile).size : 0;
     notes.push(`the event log grew to ${(size / MiB).toFixed(1)} MiB (lifecycle level) over the run; files rotate at 64 MiB`);
@@ -943,7 +1012,9 @@ async function main(): Promise<number> {
       const d = results.get(`${m.case}/direct`);
       const x = results.get(`${m.case}/mxproxy`);
       const l = results.get(`${m.case}/mxlog`);
+      const a = results.get(`${m.case}/mxadmin`);
       const cost = withLog ? logCost(m) : undefined;
+      const aCost = withAdmin ? adminCost(m) : undefined;
       line({
         kind: 'metric',
         case: m.case,
@@ -955,6 +1026,7 @@ async function main(): Promise<number> {
         mxproxy: x?.[m.id] ?? null,
         ratio: ratioOf(m, d?.[m.id], x?.[m.id]) ?? null,
         ...(withLog ? { mxproxyEventLog: l?.[m.id] ?? null, eventLogRatio: cost?.median ?? null, eventLogRatios: cost?.each ?? [] } : {}),
+        ...(withAdmin ? { mxproxyAdmin: a?.[m.id] ?? null, adminRatio: aCost?.median ?? null, adminRatios: aCost?.each ?? [] } : {}),
       });
     }
     for (const c of CASES) {
@@ -966,19 +1038,22 @@ async function main(): Promise<number> {
     for (const r of resumption) line({ kind: 'resumption', ...r });
     for (const e of errors) line({ kind: 'error', ...e });
   } else {
-    const out: string[] = withLog
-      ? ['', '| metric | direct TLS | mxproxy | ratio | mxproxy + event log | log cost |', '|---|---:|---:|---:|---:|---:|']
-      : ['', '| metric | direct TLS | mxproxy | ratio |', '|---|---:|---:|---:|'];
+    const head = ['metric', 'direct TLS', 'mxproxy', 'ratio', ...(withLog ? ['mxproxy + event log', 'log cost'] : []), ...(withAdmin ? ['mxproxy + admin', 'admin cost'] : [])];
+    const out: string[] = ['', `| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
     const times = (r: number | undefined) => (r === undefined ? '—' : `${r.toFixed(2)}×`);
     for (const m of ms) {
       const d = results.get(`${m.case}/direct`)?.[m.id];
       const x = results.get(`${m.case}/mxproxy`)?.[m.id];
       const l = results.get(`${m.case}/mxlog`)?.[m.id];
+      const a = results.get(`${m.case}/mxadmin`)?.[m.id];
       const cell = (v: number | undefined) => (v === undefined ? 'error' : fmt(v));
-      const row = `| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${times(ratioOf(m, d, x))} |`;
-      out.push(withLog ? `${row} ${cell(l)} | ${times(logCost(m)?.median)} |` : row);
+      let row = `| ${m.label}, ${m.unit} | ${cell(d)} | ${cell(x)} | ${times(ratioOf(m, d, x))} |`;
+      if (withLog) row += ` ${cell(l)} | ${times(logCost(m)?.median)} |`;
+      if (withAdmin) row += ` ${cell(a)} | ${times(adminCost(m)?.median)} |`;
+      out.push(row);
     }
     const spread = withLog && opts.rounds > 1 ? ms.map((m) => ({ m, c: logCost(m) })).filter((e) => e.c) : [];
+    const adminSpread = withAdmin && opts.rounds > 1 ? ms.map((m) => ({ m, c: adminCost(m) })).filter((e) => e.c) : [];
     out.push(
       '',
       'ratio: >1 means mxproxy is better (throughput and rate: mxproxy/direct; latency, RSS, CPU: direct/mxproxy).',
@@ -997,6 +1072,13 @@ async function main(): Promise<number> {
                 `  ${r.label}: ${fmt(r.resumedUs)} / ${fmt(r.fullUs)} µs = ${r.ratio.toFixed(2)}× ` +
                 `(${(r.resumedShare * 100).toFixed(1)} % of the conn-resumed connections resumed)`,
             ),
+          ]
+        : []),
+      ...(withAdmin
+        ? [
+            'admin cost: mxproxy with adminListen on and one page\'s live feed (/events) connected against without, same convention;' +
+              (opts.rounds > 1 ? ' the median of each round\'s ratio, every round:' : ''),
+            ...adminSpread.map(({ m, c }) => `  ${m.label}: ${c!.each.map((r) => `${r.toFixed(2)}×`).join(' ')}`),
           ]
         : []),
       '"its CPU": utime+stime of the server process under test (the proxy alone, not its backends; the TLS echo/sink server).',

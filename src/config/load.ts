@@ -137,6 +137,8 @@ const RENDER: Record<ProxyKeyName, (c: ProxyConfig) => { values: string[]; isDef
     values: [String(c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes)],
     isDefault: (c.eventLog?.maxBytes ?? DEFAULTS.eventLogMaxBytes) === DEFAULTS.eventLogMaxBytes,
   }),
+  adminListen: (c) => ({ values: c.admin ? [quote(formatHostPort(c.admin.listen))] : [], isDefault: false }),
+  adminToken: (c) => ({ values: c.admin?.token ? [quote(c.admin.token)] : [], isDefault: false }),
   eventLogFiles: (c) => ({
     values: [String(c.eventLog?.files ?? DEFAULTS.eventLogFiles)],
     isDefault: (c.eventLog?.files ?? DEFAULTS.eventLogFiles) === DEFAULTS.eventLogFiles,
@@ -187,6 +189,8 @@ const NOT_SET: Partial<Record<ProxyKeyName, string | (() => string)>> = {
   maxConnectionsPerIdentity: 'not set (no limit)',
   maxConnectionsPerServer: 'not set (no limit)',
   pidFile: 'not set (no pid file: `mxproxy reload` needs one; SIGHUP works without)',
+  adminListen: 'not set (no admin endpoint)',
+  adminToken: 'not set',
 };
 
 function describeKey(doc: KeyDoc<ProxyKeyName>, c: ProxyConfig): string[] {

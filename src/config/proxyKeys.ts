@@ -39,7 +39,9 @@ export type ProxyKeyName =
   | 'pidFile'
   | 'onRuleChange'
   | 'drainTimeout'
-  | 'workers';
+  | 'workers'
+  | 'adminListen'
+  | 'adminToken';
 
 export type { KeyDoc } from './types.js';
 
@@ -416,6 +418,31 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
       'log (<eventLog> becomes <name>.w<N>.<ext>); a worker that dies is restarted. "auto": one per CPU ' +
       '(os.availableParallelism()). Read at start.',
     example: 'workers = 2',
+  },
+  {
+    name: 'adminListen',
+    type: 'string',
+    syntax: 'adminListen = "<host>:<port>"',
+    default: undefined,
+    repeatable: false,
+    description:
+      'The admin endpoint (plain HTTP): the inspector page, /metrics (Prometheus), /status (JSON) and the live ' +
+      'event stream. Unset: off. On a loopback address (127.0.0.1, [::1], localhost) it is open to local users ' +
+      'unless adminToken is set; any other address requires adminToken, or the proxy does not start.',
+    example: 'adminListen = "127.0.0.1:9678"',
+  },
+  {
+    name: 'adminToken',
+    type: 'string',
+    syntax: 'adminToken = "<token>"',
+    default: undefined,
+    repeatable: false,
+    secret: true,
+    description:
+      'The bearer token every admin request must carry (Authorization: Bearer <token>; a browser may send it as ' +
+      'the password of HTTP Basic authentication). At least 16 visible ASCII characters, no spaces; generate one ' +
+      'with `openssl rand -hex 32`. Needs adminListen.',
+    example: 'adminToken = "replace-with-openssl-rand-hex-32"',
   },
 ];
 

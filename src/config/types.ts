@@ -87,6 +87,17 @@ export interface ProxyConfig {
   drainTimeout: number;
   /** Worker processes (`workers`): 1 is a single process; "auto" is resolved at start (src/cluster/workers.ts). */
   workers: number | 'auto';
+  /** adminListen / adminToken: the admin endpoint; undefined: off. */
+  admin: AdminConfig | undefined;
+}
+
+/** The admin endpoint (src/inspect). */
+export interface AdminConfig {
+  listen: HostPort;
+  /** Required unless `listen` is a loopback address. */
+  token: string | undefined;
+  /** The adminListen entry. */
+  source: SourceRef;
 }
 
 export type RuleChangePolicy = 'close' | 'keep';

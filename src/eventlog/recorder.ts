@@ -265,6 +265,11 @@ export class EventRecorder {
     };
   }
 
+  /** Bytes recorded and not yet handed to a write. */
+  backlogBytes(): number {
+    return this.writer.backlogBytes();
+  }
+
   flushSync(): void {
     this.stopSummaries();
     this.writer.flushSync();

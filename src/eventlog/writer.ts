@@ -155,6 +155,11 @@ export class EventLogWriter {
     return { ...this.counts };
   }
 
+  /** Bytes appended and not yet handed to a write: how far the disk is behind (the admin endpoint's metrics). */
+  backlogBytes(): number {
+    return this.pendingBytes;
+  }
+
   private readonly onTimer = (): void => {
     this.timer = undefined;
     this.kick();

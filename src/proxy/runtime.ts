@@ -15,13 +15,14 @@
 import type net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
 import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { formatIssue, type ProxyConfig } from '../config/types.js';
+import { formatIssue, type AdminConfig, type ProxyConfig } from '../config/types.js';
+import type { Inspector } from '../inspect/index.js';
 import { EventLogError, TlsMaterialError } from '../errors.js';
 import { connMeta, silentLogger, type Logger } from '../log.js';
 import { listen, type Listening } from '../net/listeners.js';
@@ -58,6 +59,12 @@ export interface ProxyOptions {
   ticketKeys?: Buffer;
   /** Sees every event in the order the actors receive it (tests, observers). */
   onEvent?: (event: ProxyEvent) => void;
+  /**
+   * XState's inspection observer for the root's actor system, every pair included (`createActor(root,
+   * { inspect })`). XState then builds several objects per event and action of every actor; unset, it does none
+   * of that.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** The rate limit of TLS refusal and decline warnings, ms per summary (default 60 s; tests). */
   warnIntervalMs?: number;
   /** This process is worker N of `[proxy] workers` (src/cluster): its event log is `<name>.w<N>.<ext>`. */
@@ -99,6 +106,8 @@ export interface ReloadSource {
 }
 
 export interface ProxyHandle {
+  /** The admin endpoint's bound address ("host:port"), when config.admin is set. */
+  readonly adminAddress: string | undefined;
   /** Bound listener addresses, "host:port" (port 0 in the config is resolved here). */
   readonly addresses: string[];
   stats(): ProxyStats;
@@ -226,14 +235,50 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     certificateProblem,
   });
 
+  let configLoadedAt = clock.now();
+  let accepted = 0;
+  function stats(): ProxyStats {
+    return { accepted, active: pairs.size, ...gate.stats(), refused: refusals.totals() };
+  }
+  // Loaded only when asked for: a proxy without the admin endpoint carries neither prom-client nor Graphviz.
+  const admin = config().admin;
+  const inspector = admin ? await createInspector(admin) : undefined;
+  async function createInspector(admin: AdminConfig): Promise<Inspector> {
+    const { Inspector } = await import('../inspect/index.js');
+    return new Inspector({
+      admin,
+      logger,
+      now: () => clock.now(),
+      bytesOf: (id) => {
+        const server = pairs.get(id)?.server;
+        return server ? { up: server.bytesWritten, down: server.bytesRead } : undefined;
+      },
+      stats,
+      refused: () => stats().refused,
+      eventLog: () => (recorder && logConfig ? { path: logConfig.path, ...recorder.stats(), backlogBytes: recorder.backlogBytes() } : undefined),
+      listeners: () => listening?.addresses ?? [],
+      configFile: () => config().file,
+      configLoadedAt: () => configLoadedAt,
+    });
+  }
+  const observeRecorder = recorder?.observeChild;
+  const observeInspector = inspector?.step;
+
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts). With a log,
   // each effect is recorded as it is called: wrapped here, once, so the machines stay pure.
   const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
   const registry = new ConnectionRegistry(connectionMachine.provide({ actions }), {
-    observe: recorder?.observeChild,
+    observe:
+      observeRecorder && observeInspector
+        ? (id, snapshot, on) => {
+            observeRecorder(id, snapshot, on);
+            observeInspector(id, snapshot, on);
+          }
+        : (observeRecorder ?? observeInspector),
     finished: (output) => {
       recorder?.output(output.id, output);
       effects.finished(output);
+      inspector?.finished(output);
       admissions.get(output.id)?.release();
       admissions.delete(output.id);
       pairLimits.release(output.id);
@@ -242,8 +287,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   });
   // XState's inspection is how the log sees every microstep (re-entries and eventless steps too); without a
   // log there is no observer and XState skips building inspection events.
-  const root = createActor(superviseWith(registry), recorder ? { inspect: recorder.inspect } : {});
-  let accepted = 0;
+  // XState builds inspection events only when someone observes: the log, an embedder's observer, or both.
+  const inspect = [recorder?.inspect, opts.inspect].filter((o) => o !== undefined);
+  const root = createActor(
+    superviseWith(registry),
+    inspect.length === 0 ? {} : { inspect: (e: InspectionEvent) => inspect.forEach((o) => (typeof o === 'function' ? o(e) : o.next?.(e))) },
+  );
   // The root has reached its final state (or failed); `stopped` resolves later, once everything is closed.
   let resolveRootDone!: () => void;
   const rootDone = new Promise<void>((r) => (resolveRootDone = r));
@@ -273,6 +322,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     // A complete request frame: the socket no longer counts as a pending handshake.
     if (event.type === 'REQUEST') admissions.get(event.id)?.passed();
     recorder?.event(event);
+    inspector?.event(event);
     onEvent?.(event);
     root.send(event);
   });
@@ -383,8 +433,11 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   };
 
   let listening: Listening | undefined;
+  let adminAddress: string | undefined;
   try {
     listening = await listen(config().listen, onSocket);
+    // Bound before the drop, like the listeners: a port below 1024 works.
+    if (inspector) adminAddress = await inspector.listen();
     // Before the drop: its directory may be root's to create (it is then given to the account).
     if (pidFile) writePidFile(pidFile, runAs);
     if (runAs) {
@@ -401,6 +454,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     for (const raw of held ?? []) raw.destroy();
     if (pidFile) removePidFile(pidFile);
     await listening?.close();
+    await inspector?.close();
     subscription.unsubscribe();
     root.stop();
     await recorder?.close();
@@ -444,6 +498,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       await rootDone;
       draining = false;
       await closed;
+      await inspector?.close();
       subscription.unsubscribe();
       bus.complete();
       refusals.close();
@@ -523,6 +578,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       return reject([`${next.file}: ERR_TLS_SETUP: ${(err as Error).message}`]);
     }
     Object.assign(live, made);
+    configLoadedAt = clock.now();
     const snapshot = configSnapshot(config());
     bus.emit({ type: 'CONFIG_LOADED', reason: 'reload', config: snapshot });
     logger.info(`reload: configuration ${snapshot.hash.slice(0, 12)} in force`, {
@@ -546,7 +602,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
   return {
     addresses: listening.addresses,
-    stats: () => ({ accepted, active: pairs.size, ...gate.stats(), refused: refusals.totals() }),
+    stats,
+    adminAddress,
     stop: (stopOpts) => stop!(stopOpts),
     reload,
     config,

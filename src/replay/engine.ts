@@ -116,6 +116,8 @@ export interface ReplayerOptions {
   machines?: { connection?: typeof connectionMachine; forward?: typeof forwardMachine };
   /** How a logged config becomes a decider (tests: a changed rule matcher); default Authorizer.fromSnapshot. */
   authorizer?: (config: ConfigSnapshot) => Decider;
+  /** Sees each transition the machines make, as they make it (the inspector's replay view). */
+  onTransition?: (t: ReplayedTransition) => void;
 }
 
 const sameTransition = (a: Transition, b: Transition): boolean => a.from === b.from && a.to === b.to && a.on === b.on;
@@ -203,8 +205,10 @@ export class Replayer {
     this.rootName = machine === 'forwarder' ? 'the forwarder' : 'the proxy';
     this.decide = opts.authorizer ?? ((c) => Authorizer.fromSnapshot(c));
     const onTransition = (t: Transition): void => {
+      const replayed = { ...t, cause: this.cause };
+      opts.onTransition?.(replayed);
       // A pair given up at a gap still runs in replay (SHUTDOWN reaches it), but it is no longer checked.
-      if (!this.skipped.has(t.id)) this.states.push(t.id, { ...t, cause: this.cause });
+      if (!this.skipped.has(t.id)) this.states.push(t.id, replayed);
     };
     const onEffect: EffectSink = (id, name, params) => {
       if (this.skipped.has(id)) return;

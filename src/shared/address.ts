@@ -107,3 +107,17 @@ export function sourceAddress(host: string): string {
   }
   return canonical;
 }
+
+/**
+ * Whether connections to `host` can only come from this machine: 127.0.0.0/8, ::1, ::ffff:127.x.y.z, or the
+ * name `localhost`. Any other name counts as reachable from elsewhere, whatever it resolves to today.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (h === 'localhost') return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (!net.isIPv6(h)) return false;
+  // The WHATWG URL parser writes IPv6 canonically: [::1], and ::ffff:127.0.0.1 as [::ffff:7f00:1].
+  const canonical = new URL(`http://[${h}]/`).hostname.slice(1, -1);
+  return canonical === '::1' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(canonical);
+}

@@ -11,7 +11,7 @@ import { readProxyConfig } from '../../src/config/index.js';
 import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger, type LogFormat } from '../../src/log.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../../src/protocol/frame.js';
-import { startProxy, type ProxyHandle } from '../../src/proxy/runtime.js';
+import { startProxy, type ProxyHandle, type ProxyOptions } from '../../src/proxy/runtime.js';
 import { parseHostPort } from '../../src/shared/address.js';
 import { Writable } from 'node:stream';
 import type { CertFiles, TestPki } from './pki.js';
@@ -123,6 +123,10 @@ export interface HarnessOptions {
   warnIntervalMs?: number;
   /** The first session-ticket key: harnesses started with the same one resume each other's sessions. */
   ticketKeys?: Buffer;
+  /** Passed to startProxy (XState inspection). */
+  inspect?: ProxyOptions['inspect'];
+  /** Changes to the parsed config before the proxy starts (e.g. adminListen on port 0). */
+  adjust?: (config: ProxyConfig) => ProxyConfig;
 }
 
 export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<Harness> {
@@ -135,7 +139,8 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     opts.extra ?? '',
   ];
   const parsed = readProxyConfig(lines.join('\n'), `${pki.dir}/test.config`);
-  const config: ProxyConfig = { ...parsed, listen: [{ host: '127.0.0.1', port: 0 }] };
+  const listenAny: ProxyConfig = { ...parsed, listen: [{ host: '127.0.0.1', port: 0 }] };
+  const config = opts.adjust ? opts.adjust(listenAny) : listenAny;
   const events: ProxyEvent[] = [];
   const logs: Record<string, unknown>[] = [];
   const output: string[] = [];
@@ -155,6 +160,7 @@ export async function startHarness(pki: TestPki, opts: HarnessOptions): Promise<
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.warnIntervalMs ? { warnIntervalMs: opts.warnIntervalMs } : {}),
     ...(opts.ticketKeys ? { ticketKeys: opts.ticketKeys } : {}),
+    ...(opts.inspect ? { inspect: opts.inspect } : {}),
   });
   const bound = parseHostPort(proxy.addresses[0] ?? '');
   if (!bound.ok) throw new Error(`the proxy bound no usable address: ${bound.message}`);

@@ -1,7 +1,7 @@
 /**
  * A running proxy does not carry what only other commands need: `mxproxy start` and `check-config` do not load
  * the X.509 library (about 20 MB resident), `certs` does; nor Graphviz (WebAssembly), which `diagram` loads for
- * SVG alone. What a process loaded is read from its CommonJS module cache at exit, by a preload script (every
+ * SVG alone; nor, without adminListen, the admin endpoint's prom-client. What a process loaded is read from its CommonJS module cache at exit, by a preload script (every
  * @peculiar package is CommonJS), plus the ES modules it resolved, written down by a module hook
  * (@viz-js/viz is an ES module, which the CommonJS cache never sees).
  */
@@ -47,8 +47,8 @@ import { register } from 'node:module';
 register('./esm-hooks.mjs', import.meta.url);
 `;
 
-/** What only some commands need, never `start` or `check-config`. */
-const HEAVY = ['@peculiar/x509', '@viz-js/viz'];
+/** What only some commands need, never `start` (without adminListen) or `check-config`. */
+const HEAVY = ['@peculiar/x509', '@viz-js/viz', 'prom-client'];
 
 interface Run {
   packages: Set<string>;
@@ -116,6 +116,14 @@ describe('what each command loads', () => {
     assert.match(r.output, /mxproxy stopped/);
     assert.ok(r.packages.has('xstate'), `the proxy's own libraries are seen: ${[...r.packages].join(' ')}`);
     for (const heavy of HEAVY) assert.ok(!r.packages.has(heavy), `start loaded ${heavy}: ${[...r.packages].join(' ')}`);
+  });
+
+  it('start with adminListen loads prom-client and Graphviz (so the check above can see them)', async () => {
+    const withAdmin = path.join(pki.dir, 'admin.config');
+    fs.writeFileSync(withAdmin, `${fs.readFileSync(config, 'utf8')}adminListen = "127.0.0.1:${await deadPort()}"\n`);
+    const r = await loadedBy(preload, ['start', '-c', withAdmin], /admin endpoint on http/);
+    assert.match(r.output, /mxproxy stopped/);
+    assert.ok(r.packages.has('prom-client') && r.packages.has('@viz-js/viz'), [...r.packages].join(' '));
   });
 
   it('check-config runs without it', async () => {

@@ -545,3 +545,47 @@ describe('PROXY_KEYS', () => {
     }
   });
 });
+
+describe('adminListen and adminToken', () => {
+  const TOKEN = 'a'.repeat(16);
+
+  test('unset: no admin endpoint', () => {
+    assert.equal(read(lines('[proxy]')).admin, undefined);
+  });
+
+  test('a loopback address needs no token', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '[::1]', '[0:0::1]', '[::ffff:127.0.0.1]', 'localhost', 'LOCALHOST.']) {
+      const c = read(lines('[proxy]', `adminListen = "${host}:9678"`));
+      assert.equal(c.admin?.listen.port, 9678, host);
+      assert.equal(c.admin?.token, undefined);
+      assert.deepEqual(c.admin?.source, { file: path.join(dir, 'test.config'), line: 2 });
+    }
+  });
+
+  test('a non-loopback address without a token is refused at its line', () => {
+    for (const host of ['0.0.0.0', '10.0.0.5', '[::]', '[fd00::5]', 'admin.plant.local', '[::ffff:10.0.0.1]']) {
+      const i = oneIssue(lines('[proxy]', 'connectTimeout = 100', `adminListen = "${host}:9678"`), 3, /is not a loopback address: set adminToken/);
+      assert.equal(i.entry, `adminListen = "${host}:9678"`);
+    }
+  });
+
+  test('a non-loopback address with a token', () => {
+    const c = read(lines('[proxy]', 'adminListen = "0.0.0.0:9678"', `adminToken = "${TOKEN}"`));
+    assert.equal(c.admin?.token, TOKEN);
+    assert.equal(c.admin?.listen.host, '0.0.0.0');
+  });
+
+  test('token errors: too short, spaces, without adminListen', () => {
+    oneIssue(lines('[proxy]', 'adminListen = "127.0.0.1:9678"', 'adminToken = "short"'), 3, /16 to 1024 visible ASCII/);
+    oneIssue(lines('[proxy]', 'adminListen = "127.0.0.1:9678"', `adminToken = "${TOKEN} x"`), 3, /without spaces/);
+    oneIssue(lines('[proxy]', `adminToken = "${TOKEN}"`), 2, /adminToken is given without adminListen/);
+    oneIssue(lines('[proxy]', 'adminListen = "127.0.0.1"'), 2, /port missing/);
+  });
+
+  test('describeConfig prints the token as ***', () => {
+    const text = describeConfig(read(lines('[proxy]', 'adminListen = "0.0.0.0:9678"', `adminToken = "${TOKEN}"`)));
+    assert.match(text, /^adminListen = "0\.0\.0\.0:9678"$/m);
+    assert.match(text, /^adminToken = "\*\*\*"$/m);
+    assert.ok(!text.includes(TOKEN));
+  });
+});

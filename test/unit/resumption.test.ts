@@ -91,7 +91,7 @@ describe('resumptionCheck', () => {
     assert.equal(check(peer(w.leaf.certPem), w.t0), null);
     const revoked = check(peer(w.revoked.certPem), w.t0);
     assert.equal(revoked?.code, 'ERR_RESUMED_CERT_REVOKED');
-    assert.match(revoked?.message ?? '', new RegExp(w.serialOf(w.revoked)));
+    assert.match(revoked?.message ?? '', new RegExp(normalSerial(w.serialOf(w.revoked)), 'i'));
     assert.equal(check(peer(w.longLeaf.certPem), w.t0 + 3 * DAY - 1000), null);
     assert.equal(check(peer(w.longLeaf.certPem), w.t0 + 3 * DAY + 1000)?.code, 'ERR_RESUMED_CRL_EXPIRED');
     // The other CA has no CRL in the set: as OpenSSL's UNABLE_TO_GET_CRL, refused.
