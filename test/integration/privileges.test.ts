@@ -24,8 +24,12 @@ interface Started {
 }
 
 /** Starts `mxproxy start -c <config>` and resolves once `until` shows in its output (or it exits). */
+/** Every proxy a test started: a test that fails half-way must not leave its proxy running. */
+const children = new Set<ChildProcess>();
+
 async function start(config: string, until: RegExp, args: string[] = []): Promise<Started> {
   const child = spawn(process.execPath, [MAIN, 'start', '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   let out = '';
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   await new Promise<void>((resolve, reject) => {
@@ -66,6 +70,7 @@ describe('privilege drop ([proxy] user)', SKIP, () => {
   });
   after(async () => {
     if (running && running.child.exitCode === null) running.child.kill('SIGKILL');
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await echo?.close();
     pki?.cleanup();
   });
