@@ -105,10 +105,10 @@ function isNow(event: ForwarderEvent): boolean {
 }
 
 function childEnd(event: ForwarderEvent): ActorEnd<ForwardOutput> {
-  if (!isChildEnd(event)) return { id: '', output: undefined, error: undefined };
+  if (!isChildEnd(event)) return { output: undefined, error: undefined };
   return 'output' in event
-    ? { id: event.actorId, output: event.output, error: undefined }
-    : { id: event.actorId, output: undefined, error: event.error ?? 'unknown' };
+    ? { output: event.output, error: undefined }
+    : { output: undefined, error: event.error ?? 'unknown' };
 }
 
 /** The forwarder's registry: forward pairs. */

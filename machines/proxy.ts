@@ -34,8 +34,9 @@ export interface ProxyContext {
   finished: number;
 }
 
-/** What the root tells the registry when a child ended: its output, or the error its machine threw. */
-export type ChildEnd = { id: string; output: ConnectionOutput | undefined; error: unknown };
+/** What the root tells the registry when a child ended: its output, or the error its machine threw (which
+ * child it was, the registry knows: ./registry.ts, src/shared/events.ts CHILD_ACTOR_ID). */
+export type ChildEnd = { output: ConnectionOutput | undefined; error: unknown };
 
 export type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
@@ -82,7 +83,7 @@ export const proxyMachine = setup({
       actions: [
         {
           type: 'forgetConnection',
-          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { id: '', output: undefined, error: undefined }),
+          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { output: undefined, error: undefined }),
         },
         'countFinished',
       ],
@@ -91,7 +92,7 @@ export const proxyMachine = setup({
       actions: [
         {
           type: 'forgetConnection',
-          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { id: '', output: undefined, error: undefined }),
+          params: ({ event }) => (isChildEnd(event) ? childEnd(event) : { output: undefined, error: undefined }),
         },
         'countFinished',
       ],
@@ -141,8 +142,8 @@ function isNow(event: ProxyEvent): boolean {
 
 function childEnd(event: ChildDoneEvent | ChildErrorEvent): ChildEnd {
   return 'output' in event
-    ? { id: event.actorId, output: event.output, error: undefined }
-    : { id: event.actorId, output: undefined, error: event.error ?? 'unknown' };
+    ? { output: event.output, error: undefined }
+    : { output: undefined, error: event.error ?? 'unknown' };
 }
 
 export type ProxyMachine = typeof proxyMachine;

@@ -20,7 +20,7 @@ import {
   type InputFrom,
   type OutputFrom,
 } from 'xstate';
-import type { WithId } from '../src/shared/events.js';
+import { CHILD_ACTOR_ID, type WithId } from '../src/shared/events.js';
 import type { connectionMachine, ConnectionEvent, ConnectionInput, ConnectionOutput } from './connection.js';
 import { proxyMachine, type ProxyEvent } from './proxy.js';
 
@@ -40,8 +40,12 @@ export interface RegistryOptions<TOutput = ConnectionOutput> {
   finished?: ((output: TOutput) => void) | undefined;
 }
 
-/** How a root tells the registry that a child ended: its output, or the error its machine threw. */
-export type ActorEnd<TOutput> = { id: string; output: TOutput | undefined; error: unknown };
+/**
+ * How a root tells the registry that a child ended: its output, or the error its machine threw. Which child is
+ * the registry's to know (see CHILD_ACTOR_ID): ends reach the root in the order the children ended.
+ */
+export type ActorEnd<TOutput> = { output: TOutput | undefined; error: unknown };
+
 
 /**
  * The children of a root, any pair machine: the proxy's connections (ConnectionRegistry below) or the
@@ -51,6 +55,8 @@ export class ActorRegistry<TLogic extends AnyStateMachine> {
   private readonly children = new Map<string, Actor<TLogic>>();
   /** Kept so a child that failed can still be reported with its peer. */
   private readonly inputs = new Map<string, InputFrom<TLogic>>();
+  /** Children that have ended, in order, until the root takes their end events (which arrive in that order). */
+  private readonly ended: string[] = [];
   private readonly observe: ChildStepObserver | undefined;
   private readonly finished: ((output: OutputFrom<TLogic>) => void) | undefined;
 
@@ -82,17 +88,25 @@ export class ActorRegistry<TLogic extends AnyStateMachine> {
 
   spawn(input: InputFrom<TLogic> & WithId, supervisor: AnyActorRef): void {
     if (this.children.has(input.id)) return;
-    // With the supervisor as parent the child joins its actor system (one system, not one per pair) and
-    // reports its end as xstate.done.actor.<id> or, if its machine throws, xstate.error.actor.<id>.
-    const child = createActor(this.logic, { id: input.id, systemId: input.id, input, parent: supervisor });
+    // With the supervisor as parent the child joins its actor system (one system, not one per pair), found
+    // there by its systemId, and reports its end as xstate.done.actor.pair or, if its machine throws,
+    // xstate.error.actor.pair.
+    const child = createActor(this.logic, { id: CHILD_ACTOR_ID, systemId: input.id, input, parent: supervisor });
     this.children.set(input.id, child);
     this.inputs.set(input.id, input);
+    // Told before XState relays the end to the root (Actor.update, Actor._error); an error observer also
+    // keeps XState from reporting the error as unhandled.
+    const ended = () => this.ended.push(input.id);
+    child.subscribe({ complete: ended, error: ended });
     child.start();
     this.observe?.(input.id, child.getSnapshot(), 'xstate.init');
   }
 
-  /** The child ended (final state or error): forget it and report what it ended with. */
-  forget({ id, output, error }: ActorEnd<OutputFrom<TLogic>>): void {
+  /** The child that ended first and is not forgotten yet (final state or error): forget it and report what
+   * it ended with. */
+  forget({ output, error }: ActorEnd<OutputFrom<TLogic>>): void {
+    const id = this.ended.shift();
+    if (id === undefined) return;
     const input = this.inputs.get(id);
     if (!this.children.delete(id) || !input) return;
     this.inputs.delete(id);

@@ -8,6 +8,7 @@
  * snapshot subscription, with `on` the type of the event being handed to it (a root transition caused by a
  * child finishing is attributed to the outside event whose handling finished it).
  */
+import { CHILD_ACTOR_ID } from '../shared/events.js';
 import { ROOT_ID, statePath } from './records.js';
 
 export interface Transition {
@@ -59,7 +60,7 @@ export interface MicrostepInspection {
   type: string;
   rootId: string;
   actorRef: { sessionId: string };
-  event?: { type: string };
+  event?: { type: string; output?: unknown };
   snapshot?: unknown;
   _transitions?: readonly { target?: readonly unknown[] | undefined; source?: unknown; reenter?: boolean }[];
 }
@@ -114,7 +115,7 @@ export class MicrostepTracker {
     const isRoot = ev.actorRef.sessionId === ev.rootId;
     const id = isRoot ? this.rootId : actorId(ev.actorRef);
     if (id === undefined) return;
-    this.step(id, ev.snapshot as Snapshot, ev.event?.type ?? 'unknown', true);
+    this.step(id, ev.snapshot as Snapshot, causeOf(ev.event), true);
   };
 
   /** One step of actor `id`: recorded when the path changed or (`entered`) states were exited and entered. */
@@ -127,8 +128,22 @@ export class MicrostepTracker {
   }
 }
 
-/** A pair's id: the id the registry created its actor with (the inspection type only promises a sessionId). */
+/** A pair's id: the systemId the registry created its actor with (the inspection type only promises a
+ * sessionId; every pair's actor id is the same, machines/registry.ts src/shared/events.ts CHILD_ACTOR_ID). */
 function actorId(ref: { sessionId: string }): string | undefined {
-  const id = (ref as { id?: unknown }).id;
+  const id = (ref as { systemId?: unknown }).systemId;
   return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * A child's end as the root took it, named after the pair (`xstate.done.actor.<pair id>`), as logs have always
+ * shown it: every child's actor id is the same, so XState's own event type no longer says which pair ended.
+ */
+function causeOf(event: { type: string; output?: unknown } | undefined): string {
+  if (!event) return 'unknown';
+  if (event.type === `xstate.done.actor.${CHILD_ACTOR_ID}`) {
+    const id = (event.output as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string') return `xstate.done.actor.${id}`;
+  }
+  return event.type;
 }

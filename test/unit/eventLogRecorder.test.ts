@@ -35,7 +35,7 @@ describe('event recorder: unauthenticated pairs', () => {
     const step = (id: string, to: string, on: string) => {
       const snapshot = { value: to, status: to === 'closed' ? 'done' : 'active' };
       if (on === 'xstate.init') rec.observeChild(id, snapshot, on);
-      else rec.inspect({ type: '@xstate.microstep', rootId: 'root', actorRef: { sessionId: `s${id}`, id } as { sessionId: string }, event: { type: on }, snapshot, _transitions: [{ target: [to] }] });
+      else rec.inspect({ type: '@xstate.microstep', rootId: 'root', actorRef: { sessionId: `s${id}`, systemId: id } as { sessionId: string }, event: { type: on }, snapshot, _transitions: [{ target: [to] }] });
     };
 
     rec.event(accepted('a'));

@@ -247,6 +247,50 @@ describe('proxy machine: running', () => {
     assert.deepEqual(h.counts(), { accepted: 2, finished: 2 });
   });
 
+  test('children that end in one step (a SHUTDOWN, one of them throwing) are each reported once, as themselves', () => {
+    const h = start({ throwIn: { id: 'b', action: 'closeSockets', message: 'boom' } });
+    for (const id of ['a', 'b', 'c']) h.accept(id);
+    h.send({ type: 'SHUTDOWN' });
+    assert.deepEqual(h.finished.map((o) => [o.id, o.reason]), [['b', 'internal-error:boom']]);
+    // The others end as their sockets close, in another order than they were accepted.
+    h.send(ev('c', { type: 'CLIENT_CLOSED', read: 0, written: 0 }));
+    h.send(ev('a', { type: 'CLIENT_CLOSED', read: 0, written: 0 }));
+    assert.deepEqual(
+      h.finished.map((o) => [o.id, o.reason]),
+      [
+        ['b', 'internal-error:boom'],
+        ['c', 'shutdown'],
+        ['a', 'shutdown'],
+      ],
+    );
+    assert.equal(h.status(), 'done');
+  });
+
+  test('the event types the root takes do not grow with the pairs it has seen (XState memoizes per type)', () => {
+    const types = new Set<string>();
+    const registry = new ConnectionRegistry(connectionMachine);
+    const root = createActor(superviseWith(registry), {
+      inspect: (e) => {
+        if (e.type === '@xstate.event' && e.actorRef === root) types.add(e.event.type);
+      },
+    });
+    root.start();
+    const pairs = (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const id = `p${i}`;
+        root.send({ type: 'ACCEPTED', id, peer: '127.0.0.1:1000', local: '127.0.0.1:5678' });
+        root.send(ev(id, { type: 'TLS_FAILED', code: 'ECONNRESET', message: 'reset' }));
+      }
+    };
+    pairs(0, 10);
+    const after10 = [...types].sort();
+    pairs(10, 200);
+    assert.deepEqual([...types].sort(), after10);
+    assert.ok(after10.includes('xstate.done.actor.pair'), after10.join(' '));
+    assert.equal(root.getSnapshot().context.finished, 200);
+    assert.equal(root.system.get('p5'), undefined);
+  });
+
   test('a child whose entry action throws at spawn is reported and forgotten at once', () => {
     const h = start({ throwIn: { id: 'bad', action: 'startTimer', message: 'no timers' } });
     h.accept('bad');
