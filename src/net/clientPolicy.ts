@@ -17,17 +17,35 @@ export interface ClientRefusal {
 
 export type ClientPolicy = (socket: TLSSocket, peer: PeerCertificate) => ClientRefusal | null;
 
-/** The policy for a CA bundle (PEM), once per terminator. */
+/** Leaf certificates whose issuer verdict is remembered; the oldest is forgotten first. */
+const VERDICTS_KEPT = 4096;
+
+/** The policy for a CA bundle (PEM), once per terminator (a reload builds a new one, with no verdicts). */
 export function clientPolicy(caPem: string | Buffer): ClientPolicy {
   const anchors = pemCertificates(caPem);
   // With pathLen 0 on every anchor OpenSSL already refuses intermediates; only otherwise is the (dearer)
   // X509Certificate of the peer needed.
   const checkIssuer = anchors.some(allowsSubCas);
+  // The verdict depends only on the leaf and the anchors, and a plant's clients come back with the same few
+  // certificates: it is kept per leaf (SHA-256 fingerprint, already computed by getPeerCertificate). The first
+  // getPeerX509Certificate of a socket costs ~120 µs, more than the rest of the policy and identity together.
+  const verdicts = new Map<string, boolean>();
+  const issuedByAnAnchor = (socket: TLSSocket, peer: PeerCertificate): boolean => {
+    const key = peer.fingerprint256;
+    const known = key ? verdicts.get(key) : undefined;
+    if (known !== undefined) return known;
+    const verdict = issuedByAnchor(socket.getPeerX509Certificate(), anchors);
+    if (key) {
+      if (verdicts.size >= VERDICTS_KEPT) verdicts.delete(verdicts.keys().next().value as string);
+      verdicts.set(key, verdict);
+    }
+    return verdict;
+  };
   return (socket, peer) => {
     if (peer.ca) {
       return { code: 'ERR_CLIENT_IS_CA', message: 'client certificate rejected: it is a CA certificate (basicConstraints CA:TRUE)' };
     }
-    if (checkIssuer && !issuedByAnchor(socket.getPeerX509Certificate(), anchors)) {
+    if (checkIssuer && !issuedByAnAnchor(socket, peer)) {
       return {
         code: 'ERR_CLIENT_VIA_SUB_CA',
         message: 'client certificate rejected: issued by an intermediate CA that is not in the CA file',

@@ -171,6 +171,15 @@ describe('a project CA without a pathLen constraint', () => {
     await stillServes(h, pki);
   });
 
+  it('refuses the same leaf again once its verdict is remembered, and serves the good client again', async () => {
+    const minted = await pki.issueViaSubCa('minted-again');
+    for (let i = 0; i < 3; i++) {
+      const failed = await refusedWith(h, pki, minted, echo);
+      assert.equal(failed.code, 'ERR_CLIENT_VIA_SUB_CA', `attempt ${i + 1}`);
+      await stillServes(h, pki);
+    }
+  });
+
   it('refuses a CA:TRUE client certificate too', async () => {
     const failed = await refusedWith(h, pki, await pki.issueCaClient('sneaky-ca'), echo);
     assert.equal(failed.code, 'ERR_CLIENT_IS_CA');
