@@ -65,6 +65,48 @@ export function certSummary(peer: Pick<PeerCertificate, 'serialNumber' | 'finger
   };
 }
 
+/** What the gate reads from a verified leaf certificate: a function of the certificate alone. */
+interface LeafFacts {
+  names: ReturnType<typeof certificateIdentities>;
+  identity: string | null;
+  identities: string[];
+  summary: CertSummary;
+  cert: { serial: string; notAfter: number };
+}
+
+/** Frozen: every connection with the same certificate shares them. */
+function leafFactsOf(peer: PeerCertificate): LeafFacts {
+  const names = certificateIdentities(peer);
+  return Object.freeze({
+    names,
+    identity: names.ok ? (names.identities[0]?.value ?? null) : null,
+    identities: Object.freeze(names.ok ? names.identities.map(encodeIdentity) : []) as string[],
+    summary: Object.freeze(certSummary(peer)),
+    // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
+    cert: Object.freeze({ serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) }),
+  });
+}
+
+/** Leaf certificates whose facts are kept; the oldest is forgotten first. */
+const LEAVES_KEPT = 4096;
+const leaves = new Map<string, LeafFacts>();
+
+/**
+ * A plant's clients come back with the same few certificates: their names, summary and dates are parsed once
+ * per certificate (by SHA-256 fingerprint), not once per connection.
+ */
+function leafFacts(peer: PeerCertificate): LeafFacts {
+  const key = peer.fingerprint256;
+  if (!key) return leafFactsOf(peer);
+  let facts = leaves.get(key);
+  if (!facts) {
+    facts = leafFactsOf(peer);
+    if (leaves.size >= LEAVES_KEPT) leaves.delete(leaves.keys().next().value as string);
+    leaves.set(key, facts);
+  }
+  return facts;
+}
+
 /** Bytes of a session-ticket key as Node takes it (name, HMAC and AES keys, 16 each). */
 export const TICKET_KEY_BYTES = 48;
 
@@ -164,7 +206,8 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
     // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN; on
     // a resumed session also expired, revoked): as a TLS failure, before any request is read.
     const refusal = (resumed ? gate.resumption(peer, now()) : null) ?? gate.policy(socket, peer);
-    const names = certificateIdentities(peer);
+    const facts = leafFacts(peer);
+    const names = facts.names;
     if (refusal || !names.ok) {
       // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish
       // from under a live TLS socket in the middle of its handshake callback (that crashes the process).
@@ -177,15 +220,14 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
       raw,
       socket,
       {
-        identity: names.identities[0]?.value ?? null,
-        identities: names.identities.map(encodeIdentity),
+        identity: facts.identity,
+        identities: facts.identities,
         protocol: socket.getProtocol() ?? 'unknown',
         alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
         resumed,
-        cert: certSummary(peer),
+        cert: facts.summary,
       },
-      // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
-      { serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) },
+      facts.cert,
     );
   });
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
