@@ -211,7 +211,9 @@ export class ClusterAdmin {
 
   /** The cached picture; a fresh one is asked for when it is older than REFRESH_MS (the page sees it next batch). */
   private picture(): Picture {
-    if (this.now() - this.refreshedAt >= REFRESH_MS) void this.refresh();
+    if (this.now() - this.refreshedAt >= REFRESH_MS) {
+      this.refresh().catch((err: unknown) => this.deps.logger.warn(`admin endpoint: the workers' snapshots: ${(err as Error).message}`));
+    }
     return this.cached;
   }
 
