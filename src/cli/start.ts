@@ -41,7 +41,21 @@ async function startPrimary(config: ProxyConfig, logger: Logger, workers: number
   const pidFile = config.pidFile;
   try {
     if (pidFile) writePidFile(pidFile, config.runAs);
-    code = await runPrimary({ config, logger, workers, exec: MAIN, args: process.argv.slice(2) });
+    // adminListen: served here, from what the workers answer (loaded only then, as in a single process).
+    const admin = config.admin;
+    code = await runPrimary({
+      config,
+      logger,
+      workers,
+      exec: MAIN,
+      args: process.argv.slice(2),
+      ...(admin
+        ? {
+            admin: async (pool) =>
+              (await import('../inspect/cluster.js')).startClusterAdmin({ admin, logger, pool, configFile: config.file, eventLog: config.eventLog?.path }),
+          }
+        : {}),
+    });
   } catch (err) {
     if (pidFile) removePidFile(pidFile);
     await closeLogger(logger);

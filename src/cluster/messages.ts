@@ -34,7 +34,21 @@ export type WorkerMessage =
   | { mx: 'log'; info: Record<string, unknown> }
   /** The proxy has started: listening (and privileges dropped). */
   | { mx: 'listening'; addresses: string[] }
-  | { mx: 'stats'; stats: WorkerStats };
+  | { mx: 'stats'; stats: WorkerStats }
+  /** The answer to an `admin` question (`ok` false: the worker has no admin figures, or failed to gather them).
+   * Its value is checked by whoever asked (src/inspect/cluster.ts), which knows its shape. */
+  | { mx: 'admin-reply'; id: number; ok: boolean; value: unknown };
+
+/** What the primary's admin endpoint asks a worker (`[proxy] adminListen` with workers > 1). */
+export type AdminQuestion =
+  /** The worker's metrics as prom-client JSON (getMetricsAsJSON), its process's included. */
+  | { ask: 'metrics' }
+  /** Its /status. */
+  | { ask: 'status' }
+  /** Its pairs by state and its table (the page's picture). */
+  | { ask: 'picture' }
+  /** One pair with its transitions. */
+  | { ask: 'connection'; conn: string };
 
 /** Primary → worker. */
 export type PrimaryMessage =
@@ -42,7 +56,9 @@ export type PrimaryMessage =
    * privileges: a restarted worker may not be able to read the key) and the session-ticket key in force. */
   | { mx: 'setup'; tls: TlsMaterial; ticketKey: string }
   /** A new session-ticket key for every worker at once (base64, 48 bytes). */
-  | { mx: 'ticket-key'; key: string };
+  | { mx: 'ticket-key'; key: string }
+  /** A question of the primary's admin endpoint; the worker answers `admin-reply` with the same id. */
+  | ({ mx: 'admin'; id: number } & AdminQuestion);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -70,6 +86,8 @@ export function asWorkerMessage(v: unknown): WorkerMessage | undefined {
       const stats = asStats(v.stats);
       return stats ? { mx: 'stats', stats } : undefined;
     }
+    case 'admin-reply':
+      return isCount(v.id) && typeof v.ok === 'boolean' ? { mx: 'admin-reply', id: v.id, ok: v.ok, value: v.value } : undefined;
     default:
       return undefined;
   }
@@ -79,6 +97,11 @@ export function asWorkerMessage(v: unknown): WorkerMessage | undefined {
 export function asPrimaryMessage(v: unknown): PrimaryMessage | undefined {
   if (!isObject(v)) return undefined;
   if (v.mx === 'ticket-key' && typeof v.key === 'string') return { mx: 'ticket-key', key: v.key };
+  if (v.mx === 'admin' && isCount(v.id)) {
+    if (v.ask === 'metrics' || v.ask === 'status' || v.ask === 'picture') return { mx: 'admin', id: v.id, ask: v.ask };
+    if (v.ask === 'connection' && typeof v.conn === 'string') return { mx: 'admin', id: v.id, ask: 'connection', conn: v.conn };
+    return undefined;
+  }
   if (v.mx === 'setup' && typeof v.ticketKey === 'string' && isObject(v.tls)) {
     const t = v.tls;
     if (typeof t.cert !== 'string' || typeof t.key !== 'string' || typeof t.ca !== 'string') return undefined;

@@ -2,7 +2,9 @@
  * The primary of `[proxy] workers` > 1: it holds no pairs. It reads the certificates, forks the workers
  * (node:cluster) and hands them the certificates and the session-ticket key, binds the listeners for them (the
  * cluster module does, at a worker's listen()), writes their log records, forwards signals, restarts a worker
- * that dies, and keeps each worker's latest counters (stats()) for whoever aggregates them.
+ * that dies, and keeps each worker's latest counters (stats()) for whoever aggregates them. With adminListen,
+ * the admin endpoint is the primary's (src/inspect/cluster.ts, loaded only then): it asks each worker for its
+ * figures over the IPC channel (ask()), and the workers bind nothing.
  *
  * Connections are handed out by the primary in turn (cluster's round-robin, the default on Linux): measured
  * in docs/performance.md against the shared listening socket (NODE_CLUSTER_SCHED_POLICY=none).
@@ -24,7 +26,7 @@ import type { Logger } from '../log.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { TICKET_KEY_BYTES, type TlsMaterial } from '../net/tlsTerminator.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
-import { asWorkerMessage, WORKER_ENV, type PrimaryMessage, type WorkerStats } from './messages.js';
+import { asWorkerMessage, WORKER_ENV, type AdminQuestion, type PrimaryMessage, type WorkerStats } from './messages.js';
 
 export interface RestartPolicy {
   /** Restarts allowed within `windowMs`; one more death and the primary gives up. */
@@ -45,8 +47,14 @@ export interface PrimaryOptions {
   exec: string;
   args: string[];
   restart?: RestartPolicy;
-  /** Called once the pool exists (an admin endpoint in the primary reads stats() through it). */
+  /** Called once the pool exists (tests read stats() through it). */
   started?: (pool: WorkerPool) => void;
+  /**
+   * Starts the admin endpoint for the pool (src/inspect/cluster.ts: it reads stats() and ask()s the workers),
+   * before any worker is forked; a rejection stops the start. What it resolves with is closed once every worker
+   * has exited.
+   */
+  admin?: (pool: WorkerPool) => Promise<{ close(): Promise<void> }>;
 }
 
 export interface WorkerView {
@@ -59,6 +67,13 @@ export interface WorkerView {
   statsAt: number | undefined;
   /** Times this worker was restarted since the primary started. */
   restarts: number;
+}
+
+/** A question to one worker awaiting its answer. */
+interface Pending {
+  slot: Slot;
+  resolve: (answer: { ok: boolean; value: unknown } | undefined) => void;
+  timer: NodeJS.Timeout;
 }
 
 interface Slot {
@@ -98,6 +113,9 @@ export class WorkerPool {
   private exitCode = 0;
   private resolveDone!: (code: number) => void;
   readonly done: Promise<number>;
+  /** Admin questions in flight, by id. */
+  private readonly pending = new Map<number, Pending>();
+  private nextQuestion = 0;
 
   constructor(private readonly opts: PrimaryOptions) {
     this.policy = opts.restart ?? RESTART_POLICY;
@@ -130,6 +148,36 @@ export class WorkerPool {
       statsAt: s.statsAt,
       restarts: s.restarts,
     }));
+  }
+
+  /** How many workers the pool runs. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Asks worker `index` (1-based) an admin question; resolves with its answer, or undefined when it is not
+   * running, does not answer within `timeoutMs`, or exits first. The value is as the worker sent it: unchecked.
+   */
+  ask(index: number, question: AdminQuestion, timeoutMs: number): Promise<{ ok: boolean; value: unknown } | undefined> {
+    const slot = this.slots[index - 1];
+    const worker = slot?.worker;
+    if (!slot || !worker || !slot.listening || !worker.isConnected()) return Promise.resolve(undefined);
+    const id = ++this.nextQuestion;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(id, undefined), timeoutMs);
+      timer.unref();
+      this.pending.set(id, { slot, resolve, timer });
+      this.send(worker, { mx: 'admin', id, ...question });
+    });
+  }
+
+  private settle(id: number, answer: { ok: boolean; value: unknown } | undefined): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(answer);
   }
 
   start(): void {
@@ -196,6 +244,12 @@ export class WorkerPool {
         slot.stats = m.stats;
         slot.statsAt = Date.now();
         break;
+      case 'admin-reply': {
+        // Only the worker that was asked may answer.
+        const p = this.pending.get(m.id);
+        if (p && p.slot === slot) this.settle(m.id, { ok: m.ok, value: m.value });
+        break;
+      }
     }
   }
 
@@ -226,6 +280,7 @@ export class WorkerPool {
     const wasListening = slot.listening;
     slot.worker = undefined;
     slot.listening = false;
+    for (const [id, p] of this.pending) if (p.slot === slot) this.settle(id, undefined);
     if (this.stopping) {
       // SIGTERM is what the primary sent (SIGINT what a terminal sent the whole group): a worker that had not
       // installed its handler yet ends by it.
@@ -314,11 +369,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const onStop = (signal: string) => () => pool.stop(signal);
   const onHup = () => pool.forward('SIGHUP');
   const handlers = { SIGTERM: onStop('SIGTERM'), SIGINT: onStop('SIGINT') };
-  process.on('SIGTERM', handlers.SIGTERM).on('SIGINT', handlers.SIGINT).on('SIGHUP', onHup);
   opts.started?.(pool);
+  // Before the signal handlers: a failed start (the admin address in use) ends the process as it would anyway.
+  const admin = await opts.admin?.(pool);
+  process.on('SIGTERM', handlers.SIGTERM).on('SIGINT', handlers.SIGINT).on('SIGHUP', onHup);
   pool.start();
   const code = await pool.done;
   process.off('SIGTERM', handlers.SIGTERM).off('SIGINT', handlers.SIGINT).off('SIGHUP', onHup);
+  await admin?.close();
   return code;
 }
 

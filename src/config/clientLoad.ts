@@ -97,5 +97,8 @@ export function describeClientConfig(c: ClientConfig): string {
     if (values.length === 0) lines.push(`# ${name}: ${LOG_NOT_SET[name] ?? 'not set'}`);
     for (const v of values) lines.push(`${name} = ${v}${isDefault ? '  # default' : ''}`);
   }
+  // As describeConfig does for [proxy]: the token itself is never printed.
+  lines.push(c.admin ? `adminListen = ${quote(formatHostPort(c.admin.listen))}` : '# adminListen: not set (no admin endpoint)');
+  lines.push(c.admin?.token ? `adminToken = ${quote('***')}` : '# adminToken: not set');
   return lines.join('\n') + '\n';
 }

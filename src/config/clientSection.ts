@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { addressKey, formatHostPort, parseHostPort, type HostPort } from '../shared/address.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
+import { AdminEntries, adminKeyDocs, type AdminKeyName } from './adminKeys.js';
 import { checkReadableFile, eventLogPathProblem, FILE_ROLES } from './files.js';
 import type { ConfigEntry } from './parse.js';
 import { LOG_KEY_DOCS, LogEntries, type LogKeyName } from './logKeys.js';
@@ -15,6 +16,7 @@ import { firstMessage, hostPortSchema, NAME_RE, NUMBER_SCHEMAS, sslCertificateSc
 import { suggestKey } from './suggest.js';
 import {
   DEFAULTS,
+  type AdminConfig,
   type ConfigIssue,
   type EventLogConfig,
   type KeyDoc,
@@ -39,7 +41,8 @@ export type ClientKeyName =
   | 'eventLogMaxBytes'
   | 'eventLogFiles'
   | 'drainTimeout'
-  | LogKeyName;
+  | LogKeyName
+  | AdminKeyName;
 
 export const CLIENT_DEFAULTS = { connectTimeout: 10_000 } as const;
 const CONNECT_TIMEOUT = { min: 1, max: 600_000 } as const;
@@ -154,6 +157,7 @@ export const CLIENT_KEYS: readonly KeyDoc<ClientKeyName>[] = [
     example: 'drainTimeout = 30000',
   },
   ...LOG_KEY_DOCS.client,
+  ...adminKeyDocs('forwarder'),
 ];
 
 const KEY_BY_NAME = new Map<string, KeyDoc<ClientKeyName>>(CLIENT_KEYS.map((k) => [k.name, k]));
@@ -182,6 +186,8 @@ export interface ClientConfig {
   log: LogConfig;
   /** ms linked pairs may go on after SIGTERM. */
   drainTimeout: number;
+  /** adminListen / adminToken: the forwarder's admin endpoint; undefined: off. */
+  admin: AdminConfig | undefined;
 }
 
 export interface ClientSectionOptions {
@@ -264,6 +270,7 @@ export function buildClientConfig(
   const listenSeen = new Map<string, number>();
   const firstLine = new Map<string, number>();
   const log = new LogEntries(file, baseDir, checkFiles);
+  const admin = new AdminEntries(file);
 
   for (const e of client) {
     const doc = KEY_BY_NAME.get(e.key);
@@ -320,6 +327,10 @@ export function buildClientConfig(
       case 'syslog':
       case 'syslogFacility':
         log.read(e, issue);
+        break;
+      case 'adminListen':
+      case 'adminToken':
+        admin.read(e, issue);
         break;
       case 'connectTimeout': {
         const r = connectTimeoutSchema.safeParse(v);
@@ -408,6 +419,8 @@ export function buildClientConfig(
     });
   }
 
+  const adminConfig = admin.resolve(issues);
+
   const config: ClientConfig = {
     file: absFile,
     proxy: decided && decided.value !== PROXY_OFF ? decided.value : undefined,
@@ -425,6 +438,7 @@ export function buildClientConfig(
       : undefined,
     log: log.config(),
     drainTimeout: drainTimeout ?? DEFAULTS.drainTimeout,
+    admin: adminConfig,
   };
   return { config, issues };
 }

@@ -4,6 +4,7 @@
  */
 import { formatHostPort } from '../shared/address.js';
 import { rateLabel } from '../shared/tokenBucket.js';
+import { adminKeyDocs, type AdminKeyName } from './adminKeys.js';
 import { LOG_KEY_DOCS, type LogKeyName } from './logKeys.js';
 import { DEFAULTS, type KeyDoc } from './types.js';
 
@@ -40,8 +41,7 @@ export type ProxyKeyName =
   | 'onRuleChange'
   | 'drainTimeout'
   | 'workers'
-  | 'adminListen'
-  | 'adminToken';
+  | AdminKeyName;
 
 export type { KeyDoc } from './types.js';
 
@@ -419,31 +419,7 @@ export const PROXY_KEYS: readonly KeyDoc<ProxyKeyName>[] = [
       '(os.availableParallelism()). Read at start.',
     example: 'workers = 2',
   },
-  {
-    name: 'adminListen',
-    type: 'string',
-    syntax: 'adminListen = "<host>:<port>"',
-    default: undefined,
-    repeatable: false,
-    description:
-      'The admin endpoint (plain HTTP): the inspector page, /metrics (Prometheus), /status (JSON) and the live ' +
-      'event stream. Unset: off. On a loopback address (127.0.0.1, [::1], localhost) it is open to local users ' +
-      'unless adminToken is set; any other address requires adminToken, or the proxy does not start.',
-    example: 'adminListen = "127.0.0.1:9678"',
-  },
-  {
-    name: 'adminToken',
-    type: 'string',
-    syntax: 'adminToken = "<token>"',
-    default: undefined,
-    repeatable: false,
-    secret: true,
-    description:
-      'The bearer token every admin request must carry (Authorization: Bearer <token>; a browser may send it as ' +
-      'the password of HTTP Basic authentication). At least 16 visible ASCII characters, no spaces; generate one ' +
-      'with `openssl rand -hex 32`. Needs adminListen.',
-    example: 'adminToken = "replace-with-openssl-rand-hex-32"',
-  },
+  ...adminKeyDocs('proxy'),
 ];
 
 export const PROXY_KEY_BY_NAME = new Map<string, KeyDoc<ProxyKeyName>>(PROXY_KEYS.map((k) => [k.name, k]));

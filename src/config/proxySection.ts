@@ -5,12 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { addressKey, formatHostPort, isLoopbackHost, type HostPort } from '../shared/address.js';
+import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
 import { ACCOUNT_SPEC, lookupAccount } from '../process/accounts.js';
 import { EVENT_LOG_LEVELS, type EventLogLevel } from '../shared/eventLogLevel.js';
 import { parseIdentityPattern } from '../shared/identity.js';
 import type { Rate } from '../shared/tokenBucket.js';
 import { checkReadableFile, FILE_ROLES } from './files.js';
+import { AdminEntries } from './adminKeys.js';
 import { LogEntries } from './logKeys.js';
 import type { ConfigEntry } from './parse.js';
 import { PROXY_KEY_BY_NAME, PROXY_KEYS, type NumberKey } from './proxyKeys.js';
@@ -28,7 +29,6 @@ import { suggestKey } from './suggest.js';
 import {
   DEFAULTS,
   RULE_CHANGE_POLICIES,
-  type AdminConfig,
   type AllowRule,
   type RuleChangePolicy,
   type ConfigIssue,
@@ -83,7 +83,7 @@ export function buildProxyConfig(
   let connectRate: Rate | null | undefined;
   let workers: number | 'auto' | undefined;
   const log = new LogEntries(file, baseDir, checkFiles);
-  const admin: { listen?: { entry: ConfigEntry; value: HostPort }; token?: { entry: ConfigEntry; value: string } } = {};
+  const admin = new AdminEntries(file);
   const firstLine = new Map<string, number>();
 
   for (const e of entries) {
@@ -257,22 +257,10 @@ export function buildProxyConfig(
         else issue(e, `onRuleChange must be one of ${RULE_CHANGE_POLICIES.map((p) => `"${p}"`).join(', ')}`);
         break;
       }
-      case 'adminListen': {
-        const r = hostPortSchema.safeParse(v);
-        if (!r.success) issue(e, firstMessage(r.error));
-        else admin.listen = { entry: e, value: r.data };
+      case 'adminListen':
+      case 'adminToken':
+        admin.read(e, issue);
         break;
-      }
-      case 'adminToken': {
-        const token = String(v);
-        // Visible ASCII only: it travels in an HTTP header, and a space would split it from its scheme.
-        if (!/^[\x21-\x7e]{16,1024}$/.test(token)) {
-          issue(e, 'adminToken must be 16 to 1024 visible ASCII characters without spaces; generate one with `openssl rand -hex 32`');
-        } else {
-          admin.token = { entry: e, value: token };
-        }
-        break;
-      }
       case 'eventLogLevel': {
         const level = EVENT_LOG_LEVELS.find((l) => l === v);
         if (level) eventLogLevel = level;
@@ -340,7 +328,7 @@ export function buildProxyConfig(
   }
 
   const runAs = resolveRunAs(account, file, issues);
-  const adminConfig = resolveAdmin(admin, file, issues);
+  const adminConfig = admin.resolve(issues);
 
   if (opts.requireTls && !firstLine.has('sslCertificate')) {
     issues.push({
@@ -389,34 +377,6 @@ export function buildProxyConfig(
     admin: adminConfig,
   };
   return { config, issues };
-}
-
-/**
- * adminListen and adminToken together. Anyone who can reach a non-loopback address could read every peer,
- * identity and target and download the metrics, so such an address is refused without a token.
- */
-function resolveAdmin(
-  admin: { listen?: { entry: ConfigEntry; value: HostPort }; token?: { entry: ConfigEntry; value: string } },
-  file: string,
-  issues: ConfigIssue[],
-): AdminConfig | undefined {
-  const { listen, token } = admin;
-  if (!listen) {
-    if (token) issues.push({ file, line: token.entry.line, entry: token.entry.text, message: 'adminToken is given without adminListen' });
-    return undefined;
-  }
-  if (!token && !isLoopbackHost(listen.value.host)) {
-    issues.push({
-      file,
-      line: listen.entry.line,
-      entry: listen.entry.text,
-      message:
-        `adminListen ${formatHostPort(listen.value)} is not a loopback address: set adminToken too ` +
-        '(anyone who reaches it would see every connection), or listen on 127.0.0.1',
-    });
-    return undefined;
-  }
-  return { listen: listen.value, token: token?.value, source: { file, line: listen.entry.line } };
 }
 
 /** user / group → ids, looked up on this host; problems are reported at their entries. */

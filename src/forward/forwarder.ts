@@ -12,16 +12,20 @@
  * listening (their open pairs go on until they end), a changed target, direct addresses, mxProxy, certificate or
  * connectTimeout applies to the next connection. A forward is the same forward while its listen address is.
  * stop({ drain: true }) lets linked pairs finish within drainTimeout; stop() resets them at once.
+ *
+ * With `[client] adminListen` it serves the admin endpoint (src/inspect, loaded only then): the forward
+ * machine's diagram with its pairs, /metrics (`mxforward_…`) and /status, fed like the proxy's.
  */
 import net from 'node:net';
 import { createActor, type Actor } from 'xstate';
 import { forwardMachine } from '../../machines/forward.js';
 import { ForwardRegistry, forwarderMachine, superviseForwardsWith, type ForwarderEvent } from '../../machines/forwarder.js';
 import { systemClock, type Clock } from '../clock.js';
-import { formatIssue, type ClientConfig, type ForwardRule } from '../config/index.js';
+import { formatIssue, type AdminConfig, type ClientConfig, type ForwardRule } from '../config/index.js';
 import { TlsMaterialError } from '../errors.js';
 import { recordEffects } from '../eventlog/effects.js';
 import { EventRecorder } from '../eventlog/recorder.js';
+import type { ForwardInspector } from '../inspect/index.js';
 import type { Logger } from '../log.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
@@ -78,6 +82,8 @@ export interface Forwarder {
   readonly root: Actor<typeof forwarderMachine>;
   /** The event log, when config.eventLog is set. */
   readonly recorder: EventRecorder | undefined;
+  /** The admin endpoint's bound address ("host:port"), when config.admin is set. */
+  readonly adminAddress: string | undefined;
 }
 
 function listen(server: net.Server, at: HostPort): Promise<HostPort> {
@@ -162,14 +168,50 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     teardownMs: opts.graceMs ?? 2000,
     onChunk: recorder && recorder.level !== 'lifecycle' ? (id, d, chunk) => recorder.chunk(id, d, chunk) : undefined,
   });
+  // Loaded only when asked for: a forwarder without the admin endpoint carries neither prom-client nor Graphviz.
+  const startedAt = clock.now();
+  let configLoadedAt = startedAt;
+  /** In config order; a reload rebuilds it. */
+  let listeners = new Map<string, Listener>();
+  const admin = config.admin;
+  const inspector = admin ? await createInspector(admin) : undefined;
+  async function createInspector(admin: AdminConfig): Promise<ForwardInspector> {
+    const { ForwardInspector } = await import('../inspect/index.js');
+    return new ForwardInspector({
+      admin,
+      logger,
+      now: () => clock.now(),
+      // The local client's socket: what it sent (up) and what it was sent (down), as a pair's output counts.
+      bytesOf: (id) => {
+        const local = pairs.get(id)?.local;
+        return local ? { up: local.bytesRead, down: local.bytesWritten } : undefined;
+      },
+      stats: () => ({ ...counts, active: pairs.size }),
+      eventLog: () => (recorder && logConfig ? { path: logConfig.path, ...recorder.stats(), backlogBytes: recorder.backlogBytes() } : undefined),
+      listeners: () => [...listeners.values()].map((l) => formatHostPort(l.bound)),
+      forwards: () => [...listeners.values()].map((l) => ({ listen: formatHostPort(l.bound), target: l.rule.target, via: viaOf(l.rule) })),
+      configFile: () => live.config.file,
+      configLoadedAt: () => configLoadedAt,
+    });
+  }
+  const observeRecorder = recorder?.observeChild;
+  const observeInspector = inspector?.step;
+
   // With a log, each effect is recorded as it is called, and every microstep seen through XState's inspection
   // (as in the proxy's runtime).
   const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
   const registry = new ForwardRegistry(forwardMachine.provide({ actions }), {
-    observe: recorder?.observeChild,
+    observe:
+      observeRecorder && observeInspector
+        ? (id, snapshot, on) => {
+            observeRecorder(id, snapshot, on);
+            observeInspector(id, snapshot, on);
+          }
+        : (observeRecorder ?? observeInspector),
     finished: (output) => {
       recorder?.output(output.id, output);
       effects.finished(output);
+      inspector?.finished(output);
     },
   });
   const root = createActor(superviseForwardsWith(registry), recorder ? { inspect: recorder.inspect } : {});
@@ -192,6 +234,7 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
   const onEvent = opts.onEvent;
   const subscription = bus.events$.subscribe((event) => {
     recorder?.event(event);
+    inspector?.event(event);
     onEvent?.(event);
     root.send(event);
   });
@@ -230,8 +273,6 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     bus.attach(lifecycle$(socket, 'client', id));
   };
 
-  /** In config order; a reload rebuilds it. */
-  let listeners = new Map<string, Listener>();
   /** Listeners a reload removed, still closing (their servers wait for their open sockets). */
   const retired: Promise<void>[] = [];
   /** Opens the listeners of `rules` (keys alongside); on a failure closes those it opened and throws. */
@@ -252,11 +293,15 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     return opened;
   };
   const announce = (l: Listener) => logger.info(`forwarding ${formatHostPort(l.bound)} → ${l.rule.target} via ${viaOf(l.rule)}`);
+  let adminAddress: string | undefined;
   try {
     const keys = forwardKeys(config.forwards);
     listeners = await open(config.forwards.map((rule, i) => ({ key: keys[i]!, rule })));
+    if (inspector) adminAddress = await inspector.listen();
     for (const l of listeners.values()) announce(l);
   } catch (err) {
+    for (const l of listeners.values()) l.server.close();
+    await inspector?.close();
     subscription.unsubscribe();
     root.stop();
     await recorder?.close();
@@ -291,6 +336,7 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
       await rootDone;
       draining = false;
       await Promise.all([...closing, ...retired]);
+      await inspector?.close();
       subscription.unsubscribe();
       bus.complete();
       await recorder?.close();
@@ -332,8 +378,15 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
       for (const l of added.values()) l.server.close();
       return reject(['the forwarder is stopping']);
     }
+    const adminWas = live.config.admin;
+    const adminNow = next.config.admin;
+    const adminKey = (a: AdminConfig | undefined) => (a ? `${formatHostPort(a.listen)} ${a.token ?? ''}` : 'none');
+    if (adminKey(adminWas) !== adminKey(adminNow)) {
+      logger.warn('reload: adminListen or adminToken changed: that needs a restart; the admin endpoint stays as it is until then');
+    }
     // The swap: the config and certificate in force, then the listeners in the new config's order.
-    live.config = { ...next.config, eventLog: was };
+    live.config = { ...next.config, eventLog: was, admin: adminWas };
+    configLoadedAt = clock.now();
     live.tls = next.tls;
     let changed = 0;
     const rebuilt = new Map<string, Listener>();
@@ -370,5 +423,6 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     reload,
     root,
     recorder,
+    adminAddress,
   };
 }

@@ -1,8 +1,8 @@
 /**
- * What the inspector knows about the pairs: how many are in each state of the connection machine, and for each
- * pair its peer, identity, target, state and last transitions. Fed per event (the bus tap and the registry's
- * step observer) and per finished pair, never per forwarded chunk; bytes of live pairs are read from their
- * sockets only when a view is built.
+ * What the inspector knows about the pairs: how many are in each state of the pair machine (the proxy's
+ * connection machine, or the forwarder's forward machine), and for each pair its peer, identity, target,
+ * state and last transitions. Fed per event (the bus tap and the registry's step observer) and per finished
+ * pair, never per forwarded chunk; bytes of live pairs are read from their sockets only when a view is built.
  *
  * Bounded: at most MAX_TRACKED live pairs are listed (the others are only counted), each with its last
  * HISTORY_LENGTH transitions; ended pairs stay listed for GONE_KEEP_MS, at most MAX_GONE of them.
@@ -10,6 +10,7 @@
  * Client-controlled text (identity, target, decline messages) is stored as `printable` output, so every view
  * built from here is one line of inert text; the page HTML-escapes it on top.
  */
+import type { ForwarderEvent } from '../../machines/forwarder.js';
 import type { ProxyEvent } from '../../machines/proxy.js';
 import { statePath } from '../eventlog/records.js';
 import type { ByteCounts, ConnectionOutput } from '../shared/events.js';
@@ -58,7 +59,10 @@ interface PairView {
 
 /** One row of the connections table. */
 export interface ConnectionRow {
+  /** The pair's id; in a cluster primary's view `<worker>-<id>` (ids are numbered per worker). */
   id: string;
+  /** The worker that holds the pair (a cluster primary's view only). */
+  worker?: number;
   peer: string;
   identity: string | null;
   target: string | null;
@@ -91,6 +95,29 @@ export interface LiveTotals {
 
 export const forwardedOf = (out: { client: ByteCounts; server: ByteCounts }): Forwarded => ({ up: out.server.written, down: out.server.read });
 
+/** The events the live view reads details from: the proxy's, or the forwarder's. */
+export type LiveEvent = ProxyEvent | ForwarderEvent;
+
+/** How a pair ended, whichever machine it ran: what the table keeps of it. */
+export interface PairEnd {
+  id: string;
+  reason: string | null;
+  message: string | null;
+  identity: string | null;
+  target: string | null;
+  bytes: Forwarded;
+}
+
+/** A proxy pair's output as a PairEnd. */
+export const proxyPairEnd = (out: ConnectionOutput): PairEnd => ({
+  id: out.id,
+  reason: out.reason,
+  message: out.message,
+  identity: out.identity,
+  target: out.target,
+  bytes: forwardedOf(out),
+});
+
 export class LiveState {
   private readonly views = new Map<string, PairView>();
   /** State of each live pair that is not listed. */
@@ -104,8 +131,11 @@ export class LiveState {
     private readonly maxTracked = MAX_TRACKED,
   ) {}
 
-  /** Details the events carry that the machine's snapshot does not show (peer, identity, target, backend). */
-  event(e: ProxyEvent): void {
+  /**
+   * Details the events carry that the machine's snapshot does not show (peer, identity, target, backend; for a
+   * forward pair the target comes with ACCEPTED and the backend is its upstream).
+   */
+  event(e: LiveEvent): void {
     switch (e.type) {
       case 'ACCEPTED': {
         if (this.views.size >= this.maxTracked) {
@@ -118,7 +148,7 @@ export class LiveState {
           peer: printable(e.peer),
           local: printable(e.local),
           identity: null,
-          target: null,
+          target: 'target' in e ? printable(e.target) : null,
           backend: null,
           state: '',
           since: t,
@@ -170,8 +200,13 @@ export class LiveState {
     view.since = t;
   };
 
-  /** The pair ended and was forgotten by the root: keep it listed for a while, with its totals. */
+  /** A proxy pair ended and was forgotten by the root. */
   finished(out: ConnectionOutput): void {
+    this.ended(proxyPairEnd(out));
+  }
+
+  /** The pair ended and was forgotten by the root: keep it listed for a while, with its totals. */
+  ended(out: PairEnd): void {
     // A pair that failed inside its machine reports no final snapshot: its last state is still counted.
     const last = this.untracked.get(out.id);
     if (last !== undefined) {
@@ -185,7 +220,7 @@ export class LiveState {
     view.endedAt = this.now();
     view.reason = out.reason === null ? null : printable(out.reason);
     view.message = out.message === null ? null : printable(out.message, MESSAGE_MAX);
-    view.bytes = forwardedOf(out);
+    view.bytes = { ...out.bytes };
     if (out.identity !== null && view.identity === null) view.identity = printable(out.identity);
     if (out.target !== null && view.target === null) view.target = printable(out.target);
     this.gone.set(out.id, view);

@@ -4,7 +4,8 @@
  * enters the actors and per finished pair; gauges that describe the present (pairs by state, the event log's
  * backlog, refusals counted elsewhere) are read when scraped.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import type { ProxyEvent } from '../../machines/proxy.js';
 import { walkMachine } from '../diagram/walk.js';
@@ -47,14 +48,12 @@ interface Timing {
 }
 
 /** The states a pair can be in, each a series of `mxproxy_pairs` even at 0 (a dashboard sees them all). */
-const PAIR_STATES: string[] = walkMachine(connectionMachine)
-  .states.filter((s) => s.type === 'atomic' && !s.final)
-  .map((s) => s.path);
+const PAIR_STATES: string[] = atomicStates(connectionMachine);
 
 // Node's own metrics describe the process, so there is one set per process however many proxies run in it
 // (tests, embedding); collectDefaultMetrics also starts an event-loop monitor that is never stopped.
 let processRegistry: Registry | undefined;
-function processMetrics(): Registry {
+export function processMetrics(): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
     collectDefaultMetrics({ register: processRegistry });
@@ -62,7 +61,101 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-export class ProxyMetrics {
+/**
+ * What the admin endpoint needs of a metric set, whichever process it describes (the proxy's pairs, the
+ * forwarder's): the text of /metrics, and the same as prom-client JSON for a cluster primary to add up.
+ */
+export interface PairMetrics<E, O> {
+  event(e: E): void;
+  finished(out: O): void;
+  text(): Promise<string>;
+  /** The set and the process's metrics as `getMetricsAsJSON()` gives them (src/inspect/cluster.ts sums them). */
+  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]>;
+  readonly contentType: string;
+}
+
+/** `value`, or "other" once `kind` has MAX_LABEL_VALUES distinct values (a label must not grow without end). */
+export class LabelBound {
+  private readonly seen = new Map<string, Set<string>>();
+
+  value(kind: string, value: string): string {
+    let set = this.seen.get(kind);
+    if (!set) this.seen.set(kind, (set = new Set()));
+    if (set.has(value)) return value;
+    if (set.size >= MAX_LABEL_VALUES) return 'other';
+    set.add(value);
+    return value;
+  }
+}
+
+/** `<prefix>_build_info`: 1, the version in its label (the same in every worker: a cluster shows it once). */
+export function buildInfo(prefix: string, version: string, registers: Registry[]): void {
+  new Gauge({
+    name: `${prefix}_build_info`,
+    help: 'Always 1; the version of mxproxy in the label',
+    labelNames: ['version'],
+    registers,
+    aggregator: 'first',
+    collect() {
+      this.set({ version }, 1);
+    },
+  });
+}
+
+/** `<prefix>_pairs{state}`: pairs in each state now, every state of the machine a series even at 0. */
+export function pairsByState(prefix: string, help: string, states: readonly string[], counts: () => Map<string, number>, registers: Registry[]): void {
+  new Gauge({
+    name: `${prefix}_pairs`,
+    help,
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const now = counts();
+      for (const state of new Set([...states, ...now.keys()])) this.set({ state }, now.get(state) ?? 0);
+    },
+  });
+}
+
+/** The non-final atomic states of a machine, by path. */
+export function atomicStates(machine: AnyStateMachine): string[] {
+  return walkMachine(machine)
+    .states.filter((s) => s.type === 'atomic' && !s.final)
+    .map((s) => s.path);
+}
+
+/** The event log's figures, read when scraped: `<prefix>_eventlog_…`. */
+export function eventLogMetrics(prefix: string, source: () => EventLogFigures | undefined, registers: Registry[]): void {
+  const logFigure = (name: string, help: string, pick: (f: EventLogFigures) => number, type: 'counter' | 'gauge'): void => {
+    const collect = function (this: Counter | Gauge): void {
+      const f = source();
+      if (!f) return;
+      if (this instanceof Counter) {
+        this.reset();
+        this.inc(pick(f));
+      } else {
+        this.set(pick(f));
+      }
+    };
+    if (type === 'counter') new Counter({ name: `${prefix}_${name}`, help, registers, collect });
+    else new Gauge({ name: `${prefix}_${name}`, help, registers, collect });
+  };
+  logFigure('eventlog_written_bytes_total', 'Bytes written to the event log, file headers included', (f) => f.bytes, 'counter');
+  logFigure('eventlog_records_total', 'Records written to the event log', (f) => f.records, 'counter');
+  logFigure('eventlog_dropped_records_total', 'Event log records lost to a write failure', (f) => f.dropped, 'counter');
+  logFigure('eventlog_backlog_records', 'Event log write lag: records recorded and not yet on disk', (f) => Math.max(0, f.seq - f.records - f.dropped), 'gauge');
+  logFigure('eventlog_backlog_bytes', 'Event log write lag: bytes queued for the next write', (f) => f.backlogBytes, 'gauge');
+}
+
+/** The Prometheus text of a set's registry, then the process's. */
+export async function metricsText(registry: Registry): Promise<string> {
+  return `${await registry.metrics()}\n${await processMetrics().metrics()}`;
+}
+
+export async function metricsJson(registry: Registry): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+  return [...(await registry.getMetricsAsJSON()), ...(await processMetrics().getMetricsAsJSON())];
+}
+
+export class ProxyMetrics implements PairMetrics<ProxyEvent, ConnectionOutput> {
   readonly registry = new Registry();
   private readonly timings = new Map<string, Timing>();
   private readonly accepts: Counter;
@@ -73,29 +166,12 @@ export class ProxyMetrics {
   private readonly connect: Histogram<'outcome'>;
   private readonly forwarded: Counter<'direction'>;
   private readonly dialFailures: Counter<'target' | 'address'>;
-  private readonly seen = new Map<string, Set<string>>();
+  private readonly labels = new LabelBound();
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
-    new Gauge({
-      name: 'mxproxy_build_info',
-      help: 'Always 1; the version of mxproxy in the label',
-      labelNames: ['version'],
-      registers,
-      collect() {
-        this.set({ version: sources.version }, 1);
-      },
-    });
-    new Gauge({
-      name: 'mxproxy_pairs',
-      help: 'Connection pairs in each state of the connection machine now',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const counts = sources.stateCounts();
-        for (const state of new Set([...PAIR_STATES, ...counts.keys()])) this.set({ state }, counts.get(state) ?? 0);
-      },
-    });
+    buildInfo('mxproxy', sources.version, registers);
+    pairsByState('mxproxy', 'Connection pairs in each state of the connection machine now', PAIR_STATES, sources.stateCounts, registers);
     this.accepts = new Counter({ name: 'mxproxy_accepts_total', help: 'TCP connections accepted (each becomes a pair)', registers });
     this.declines = new Counter({
       name: 'mxproxy_declines_total',
@@ -154,30 +230,7 @@ export class ProxyMetrics {
       labelNames: ['target', 'address'],
       registers,
     });
-    const logFigure = (name: string, help: string, pick: (f: EventLogFigures) => number, type: 'counter' | 'gauge'): void => {
-      const collect = function (this: Counter | Gauge): void {
-        const f = sources.eventLog();
-        if (!f) return;
-        if (this instanceof Counter) {
-          this.reset();
-          this.inc(pick(f));
-        } else {
-          this.set(pick(f));
-        }
-      };
-      if (type === 'counter') new Counter({ name, help, registers, collect });
-      else new Gauge({ name, help, registers, collect });
-    };
-    logFigure('mxproxy_eventlog_written_bytes_total', 'Bytes written to the event log, file headers included', (f) => f.bytes, 'counter');
-    logFigure('mxproxy_eventlog_records_total', 'Records written to the event log', (f) => f.records, 'counter');
-    logFigure('mxproxy_eventlog_dropped_records_total', 'Event log records lost to a write failure', (f) => f.dropped, 'counter');
-    logFigure(
-      'mxproxy_eventlog_backlog_records',
-      'Event log write lag: records recorded and not yet on disk',
-      (f) => Math.max(0, f.seq - f.records - f.dropped),
-      'gauge',
-    );
-    logFigure('mxproxy_eventlog_backlog_bytes', 'Event log write lag: bytes queued for the next write', (f) => f.backlogBytes, 'gauge');
+    eventLogMetrics('mxproxy', sources.eventLog, registers);
     this.forwarded.inc({ direction: 'up' }, 0);
     this.forwarded.inc({ direction: 'down' }, 0);
   }
@@ -235,8 +288,12 @@ export class ProxyMetrics {
   }
 
   /** The Prometheus text exposition: the proxy's metrics, then the process's. */
-  async text(): Promise<string> {
-    return `${await this.registry.metrics()}\n${await processMetrics().metrics()}`;
+  text(): Promise<string> {
+    return metricsText(this.registry);
+  }
+
+  json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return metricsJson(this.registry);
   }
 
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -258,13 +315,7 @@ export class ProxyMetrics {
     t.dialStart = t.attempt < t.addresses.length ? now : 0;
   }
 
-  /** `value`, or "other" once `kind` has MAX_LABEL_VALUES distinct values (a label must not grow without end). */
   private bounded(kind: string, value: string): string {
-    let set = this.seen.get(kind);
-    if (!set) this.seen.set(kind, (set = new Set()));
-    if (set.has(value)) return value;
-    if (set.size >= MAX_LABEL_VALUES) return 'other';
-    set.add(value);
-    return value;
+    return this.labels.value(kind, value);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The page and what it is built from: static HTML, CSS and JavaScript (no build step, nothing from a CDN), the
- * connection machine's diagram drawn from the machine itself, and the headers every admin response carries.
+ * pair machine's diagram drawn from the machine itself, and the headers every admin response carries. The same
+ * page serves the proxy, `mxproxy forward` and a cluster primary: it asks /api/page which one it is.
  */
 import fs from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -32,17 +33,27 @@ export function pageAssets(): Map<string, Asset> {
   return assets;
 }
 
-let diagram: Promise<string> | undefined;
+/** The pair machines a page can show: the proxy's connection machine, the forwarder's forward machine. */
+export type PageMachine = 'connection' | 'forward';
+
+const diagrams = new Map<PageMachine, Promise<string>>();
 
 /**
- * The connection machine's SVG, drawn once per process from the machine (the same as
- * docs/diagrams/connection.svg), in a worker thread (./worker.ts says why).
+ * A pair machine's SVG, drawn once per process from the machine (the same as docs/diagrams/<name>.svg), in a
+ * worker thread (./worker.ts says why).
  */
-export function connectionDiagram(): Promise<string> {
-  diagram ??= offThread<string>({ kind: 'diagram' });
-  diagram.catch(() => (diagram = undefined));
+export function machineDiagram(machine: PageMachine): Promise<string> {
+  let diagram = diagrams.get(machine);
+  if (!diagram) {
+    diagram = offThread<string>({ kind: 'diagram', machine });
+    diagrams.set(machine, diagram);
+    diagram.catch(() => diagrams.delete(machine));
+  }
   return diagram;
 }
+
+/** The connection machine's SVG (the proxy's page). */
+export const connectionDiagram = (): Promise<string> => machineDiagram('connection');
 
 /**
  * Scripts only from this origin's files, no inline script or style, no frames, no form posts elsewhere: text

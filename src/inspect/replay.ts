@@ -96,13 +96,19 @@ export interface LogFileEntry {
   bytes: number;
 }
 
-/** The files of the configured event log's series (`events.mxlog.N … events.mxlog`), oldest first. */
-export async function listLogs(eventLog: string | undefined): Promise<LogFileEntry[]> {
-  if (!eventLog) return [];
+/** Event log series: one path, or several (a cluster primary: one series per worker), all in one directory. */
+export type EventLogSeries = string | readonly string[] | undefined;
+
+const seriesOf = (eventLog: EventLogSeries): readonly string[] => (eventLog === undefined ? [] : typeof eventLog === 'string' ? [eventLog] : eventLog);
+
+/** The files of the configured event log's series (`events.mxlog.N … events.mxlog`), oldest first, series by series. */
+export async function listLogs(eventLog: EventLogSeries): Promise<LogFileEntry[]> {
   const out: LogFileEntry[] = [];
-  for (const file of await listLogFiles(eventLog)) {
-    const st = await lstat(file).catch(() => undefined);
-    if (st?.isFile()) out.push({ name: path.basename(file), bytes: st.size });
+  for (const series of seriesOf(eventLog)) {
+    for (const file of await listLogFiles(series)) {
+      const st = await lstat(file).catch(() => undefined);
+      if (st?.isFile()) out.push({ name: path.basename(file), bytes: st.size });
+    }
   }
   return out;
 }
@@ -112,17 +118,21 @@ export async function listLogs(eventLog: string | undefined): Promise<LogFileEnt
  * `..`, a symbolic link, a file that is not in the series — is refused: the page reads the proxy's own log and
  * nothing else. Resolves undefined when `name` is not one of them.
  */
-export async function replayLogFile(eventLog: string | undefined, name: string): Promise<ReplayView | undefined> {
-  if (!eventLog) return undefined;
-  const entry = (await listLogs(eventLog)).find((e) => e.name === name);
-  if (!entry) return undefined;
-  const dir = path.dirname(eventLog);
-  const file = path.join(dir, entry.name);
+export async function replayLogFile(eventLog: EventLogSeries, name: string): Promise<ReplayView | undefined> {
+  let dir: string | undefined;
+  for (const series of seriesOf(eventLog)) {
+    if ((await listLogFiles(series)).some((f) => path.basename(f) === name)) {
+      dir = path.dirname(series);
+      break;
+    }
+  }
+  if (dir === undefined) return undefined;
+  const file = path.join(dir, name);
   const st = await lstat(file).catch(() => undefined);
   if (!st?.isFile() || path.dirname(await realpath(file)) !== (await realpath(dir))) return undefined;
   let header: unknown;
   const it = iterateEventLogFile(file, { onHeader: (h) => (header = h) });
-  return replayRecords(it, entry.name, () => header);
+  return replayRecords(it, name, () => header);
 }
 
 async function replayRecords(it: RecordIterator, source: string, headerSoFar: () => unknown = () => undefined): Promise<ReplayView> {

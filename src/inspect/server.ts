@@ -1,9 +1,10 @@
 /**
  * The admin endpoint's HTTP server: plain node:http, a handful of routes, every one behind the same check
- * (./auth.ts). Nothing here writes anything anywhere: the endpoint only reads what the proxy knows, the
- * configured event log, or a log uploaded to it.
+ * (./auth.ts). Nothing here writes anything anywhere: the endpoint only reads what the proxy (or the
+ * forwarder, or a cluster's workers) knows, the configured event log, or a log uploaded to it.
  *
  *   GET  /                      the page (index.html, app.js, app.css, diagram.svg)
+ *   GET  /api/page              what the page shows: whose endpoint it is (proxy, forward, cluster), which machine
  *   GET  /events                Server-Sent Events for the page (./events.ts)
  *   GET  /metrics               Prometheus text (./metrics.ts)
  *   GET  /status                JSON (./status.ts)
@@ -18,21 +19,40 @@ import { ListenError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { formatHostPort } from '../shared/address.js';
 import { authorizer } from './auth.js';
-import type { EventStream } from './events.js';
+import { MAX_LISTENERS, type EventStream } from './events.js';
 import type { ConnectionDetail } from './live.js';
-import { connectionDiagram, pageAssets, send, sendJson } from './page.js';
+import { machineDiagram, pageAssets, send, sendJson, type PageMachine } from './page.js';
 import { offThread } from './offThread.js';
 import { MAX_UPLOAD_BYTES, listLogs, type ReplayView } from './replay.js';
 
+/** What the page is told about the endpoint it was loaded from (GET /api/page). */
+export interface PageInfo {
+  /** proxy: `mxproxy start`; forward: `mxproxy forward`; cluster: the primary of `[proxy] workers` > 1. */
+  role: 'proxy' | 'forward' | 'cluster';
+  /** The pair machine drawn, and the prefix of its states' node titles in the SVG. */
+  machine: PageMachine;
+  title: string;
+  /** A cluster's workers; the table then has a worker column. */
+  workers?: number;
+  /** The table is refreshed from the workers' snapshots at most every this many ms (a cluster). */
+  refreshMs?: number;
+}
+
 export interface AdminRoutes {
+  page: PageInfo;
   stream: EventStream;
   metrics: () => Promise<{ type: string; text: string }>;
   status: () => unknown;
   table: () => unknown;
-  connection: (id: string) => ConnectionDetail | undefined;
-  /** The configured event log's path, if any. */
-  eventLog: () => string | undefined;
+  connection: (id: string) => ConnectionDetail | undefined | Promise<ConnectionDetail | undefined>;
+  /** The configured event log's path, if any (a cluster: each worker's series). */
+  eventLog: () => string | string[] | undefined;
+  /** Runs before a page's live feed starts (a cluster: fresh snapshots from the workers for its first picture). */
+  prepare?: () => Promise<void>;
 }
+
+/** A pair's id in a route: its own (`1f`), or in a cluster `<worker>-<id>` (`2-1f`). */
+const CONNECTION_ROUTE = /^\/api\/connections\/((?:[1-9][0-9]{0,3}-)?[0-9a-z]{1,16})$/;
 
 const MAX_SOCKETS = 64;
 
@@ -112,8 +132,11 @@ export class AdminServer {
     if (asset && (route === '/' || route === '/app.js' || route === '/app.css')) return send(res, 200, asset.type, asset.body);
     switch (route) {
       case '/diagram.svg':
-        return send(res, 200, 'image/svg+xml; charset=utf-8', await connectionDiagram());
+        return send(res, 200, 'image/svg+xml; charset=utf-8', await machineDiagram(this.routes.page.machine));
+      case '/api/page':
+        return sendJson(res, 200, this.routes.page);
       case '/events':
+        if (this.routes.prepare && this.routes.stream.size < MAX_LISTENERS) await this.routes.prepare();
         if (!this.routes.stream.add(res)) send(res, 503, 'text/plain; charset=utf-8', 'too many pages open\n', { 'Retry-After': '10' });
         return;
       case '/metrics': {
@@ -121,9 +144,9 @@ export class AdminServer {
         return send(res, 200, m.type, m.text);
       }
       case '/status':
-        return sendJson(res, 200, this.routes.status());
+        return sendJson(res, 200, await this.routes.status());
       case '/api/connections':
-        return sendJson(res, 200, this.routes.table());
+        return sendJson(res, 200, await this.routes.table());
       case '/api/logs': {
         const eventLog = this.routes.eventLog();
         return sendJson(res, 200, { configured: eventLog !== undefined, files: await listLogs(eventLog), maxUploadBytes: MAX_UPLOAD_BYTES });
@@ -133,9 +156,9 @@ export class AdminServer {
         return this.replay(res, () => offThread<ReplayView | undefined>({ kind: 'replay-file', eventLog: this.routes.eventLog(), name }));
       }
     }
-    const m = /^\/api\/connections\/([0-9a-z]{1,16})$/.exec(route);
+    const m = CONNECTION_ROUTE.exec(route);
     if (m) {
-      const detail = this.routes.connection(m[1]!);
+      const detail = await this.routes.connection(m[1]!);
       if (detail) return sendJson(res, 200, detail);
       return sendJson(res, 404, { error: 'no such connection (or it ended more than a minute ago)' });
     }

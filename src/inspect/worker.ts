@@ -8,16 +8,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 export type WorkerJob =
-  | { kind: 'diagram' }
+  | { kind: 'diagram'; machine: 'connection' | 'forward' }
   | { kind: 'replay-upload'; body: Uint8Array; source: string }
-  | { kind: 'replay-file'; eventLog: string | undefined; name: string };
+  | { kind: 'replay-file'; eventLog: string | string[] | undefined; name: string };
 
 export type WorkerAnswer = { ok: true; value: unknown } | { ok: false; message: string };
 
 async function run(job: WorkerJob): Promise<unknown> {
   switch (job.kind) {
     case 'diagram':
-      return (await import('../diagram/render.js')).renderDiagram('connection', 'svg');
+      return (await import('../diagram/render.js')).renderDiagram(job.machine === 'forward' ? 'forward' : 'connection', 'svg');
     case 'replay-upload': {
       const { replayBuffer } = await import('./replay.js');
       return replayBuffer(Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength), job.source);

@@ -33,6 +33,8 @@ export interface HttpResult {
   body: string;
 }
 
+const quieted = new WeakSet<object>();
+
 /** One request with node:http (fetch would not let a test send any Host header it likes). */
 export function httpRequest(
   url: string,
@@ -48,7 +50,11 @@ export function httpRequest(
     req.on('error', reject);
     // A server that refuses a large body answers before reading it and closes: the rest of the write fails
     // after the answer is in.
-    req.on('socket', (socket) => socket.on('error', () => {}));
+    req.on('socket', (socket) => {
+      // Once per socket: the default agent keeps sockets alive and hands them to the next request.
+      if (!quieted.has(socket)) socket.on('error', () => {});
+      quieted.add(socket);
+    });
     req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url} within 30 s`)));
     req.end(opts.body);
   });

@@ -1,5 +1,5 @@
 /**
- * A running proxy does not carry what only other commands need: `mxproxy start` and `check-config` do not load
+ * A running proxy (or forwarder) does not carry what only other commands need: `mxproxy start`, `forward` and `check-config` do not load
  * the X.509 library (about 20 MB resident), `certs` does; nor Graphviz (WebAssembly), which `diagram` loads for
  * SVG alone; nor, without adminListen, the admin endpoint's prom-client. What a process loaded is read from its CommonJS module cache at exit, by a preload script (every
  * @peculiar package is CommonJS), plus the ES modules it resolved, written down by a module hook
@@ -47,7 +47,7 @@ import { register } from 'node:module';
 register('./esm-hooks.mjs', import.meta.url);
 `;
 
-/** What only some commands need, never `start` (without adminListen) or `check-config`. */
+/** What only some commands need, never `start` or `forward` (without adminListen) or `check-config`. */
 const HEAVY = ['@peculiar/x509', '@viz-js/viz', 'prom-client'];
 
 interface Run {
@@ -124,6 +124,18 @@ describe('what each command loads', () => {
     const r = await loadedBy(preload, ['start', '-c', withAdmin], /admin endpoint on http/);
     assert.match(r.output, /mxproxy stopped/);
     assert.ok(r.packages.has('prom-client') && r.packages.has('@viz-js/viz'), [...r.packages].join(' '));
+  });
+
+  it('forward runs the forwarder without it; with [client] adminListen it loads prom-client and Graphviz', async () => {
+    const client = path.join(pki.dir, 'client.config');
+    fs.writeFileSync(client, ['[client]', 'mxProxy = "none"', 'forward = "127.0.0.1:0 data 127.0.0.1:9"', ''].join('\n'));
+    const r = await loadedBy(preload, ['forward', '-c', client], /forwarding 127\.0\.0\.1:\d+ → data/);
+    assert.ok(r.packages.has('xstate'), `the forwarder's own libraries are seen: ${[...r.packages].join(' ')}`);
+    for (const heavy of HEAVY) assert.ok(!r.packages.has(heavy), `forward loaded ${heavy}: ${[...r.packages].join(' ')}`);
+    fs.appendFileSync(client, `adminListen = "127.0.0.1:${await deadPort()}"\n`);
+    const admin = await loadedBy(preload, ['forward', '-c', client], /forwarding 127\.0\.0\.1:\d+ → data/);
+    assert.match(admin.output, /admin endpoint on http/);
+    assert.ok(admin.packages.has('prom-client') && admin.packages.has('@viz-js/viz'), [...admin.packages].join(' '));
   });
 
   it('check-config runs without it', async () => {

@@ -2,18 +2,27 @@
  * The inspector page in headless Chromium (puppeteer-core driving Debian's /usr/bin/chromium): the diagram is
  * drawn, the number on `forwarding` goes 0 → 3 → 0 while three real pairs open and close through the proxy, a
  * click on a connection shows its transitions, hostile text stays text, and the replay view steps through an
- * uploaded log. A screenshot goes to test-artifacts/ (git-ignored). Skipped only when Chromium is not installed.
+ * uploaded log. The same page for `mxproxy forward` (the forward machine, two local clients) and for a cluster
+ * primary (stand-in workers: summed counts, a worker column). Screenshots go to test-artifacts/ (git-ignored).
+ * Skipped only when Chromium is not installed.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { readClientConfig } from '../../src/config/index.js';
+import { startForwarder } from '../../src/forward/forwarder.js';
+import { ClusterAdmin, type ClusterPool } from '../../src/inspect/cluster.js';
+import { createLogger } from '../../src/log.js';
+import { loadTlsMaterial } from '../../src/net/tlsMaterial.js';
 import { printable } from '../../src/shared/printable.js';
 import { startAdminHarness, type AdminHarness } from '../helpers/admin.js';
-import { closed, echoHandler, request, startBackend, waitFor, type Backend, type ClientSocket } from '../helpers/harness.js';
+import { closed, echoHandler, request, startBackend, startHarness, waitFor, type Backend, type ClientSocket } from '../helpers/harness.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -192,6 +201,140 @@ describe('inspector page with adminToken in headless Chromium', { skip }, () => 
       fs.rmSync(profile, { recursive: true, force: true });
       await h.stop();
       pki.cleanup();
+    }
+  });
+});
+
+/** A headless Chromium of its own for one describe; closed and its profile removed by `close`. */
+async function launch(): Promise<{ browser: Browser; page: Page; errors: string[]; close(): Promise<void> }> {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mxproxy-chromium-'));
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    userDataDir: profile,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    timeout: 60_000,
+  });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 1000 });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(String(err)));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  return {
+    browser,
+    page,
+    errors,
+    close: async () => {
+      await browser.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+const quietLogger = () => createLogger({ format: 'json', level: 'error', stream: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+describe("mxproxy forward's inspector page in headless Chromium", { skip }, () => {
+  it('draws the forward machine with its counts; forwarding goes 0 → 2 → 0 with two local clients; the table has their local peers', async () => {
+    const pki = await createTestPki();
+    const echo = await startBackend(echoHandler);
+    const h = await startHarness(pki, { servers: { echo: [echo.address] }, allow: ['test-client echo'] });
+    const text = [
+      '[client]',
+      `sslCertificate = "${pki.client.cert} ${pki.client.key} ${pki.caFile}"`,
+      `mxProxy = "127.0.0.1:${h.port}"`,
+      'forward = "127.0.0.1:0 echo"',
+      'adminListen = "127.0.0.1:9679"',
+    ].join('\n');
+    const parsed = readClientConfig(text, `${pki.dir}/client.config`, { requireForwards: true });
+    const config = { ...parsed, admin: { ...parsed.admin!, listen: { host: '127.0.0.1', port: 0 } } };
+    const fwd = await startForwarder({ config, tls: loadTlsMaterial(config.tls!), logger: quietLogger() });
+    const b = await launch();
+    const clients: net.Socket[] = [];
+    try {
+      const { page } = b;
+      await page.goto(`http://${fwd.adminAddress}/`, { waitUntil: 'domcontentloaded' });
+      await page.waitForSelector('#diagram svg [data-state="linking.connecting"] text', { timeout: 20_000 });
+      await page.waitForFunction(`document.getElementById('feed-status')?.textContent === 'live'`, { timeout: 10_000 });
+      const states = await page.$$eval('#diagram [data-state]', (els) => els.map((e) => e.getAttribute('data-state')));
+      for (const s of ['linking.connecting', 'linking.requesting', 'forwarding', 'teardown.closing', 'teardown.aborting', 'closed']) {
+        assert.ok(states.includes(s), `a count on ${s}: ${states.join(', ')}`);
+      }
+      assert.equal(await page.$eval('header h1', (e) => e.textContent), 'mxproxy forward inspector');
+      const heads = await page.$$eval('#connections thead th', (els) => els.map((e) => e.textContent));
+      assert.deepEqual(heads, ['id', 'local peer', 'target', 'upstream', 'state', 'up', 'down', 'age']);
+      assert.match((await page.$eval('#diagram-caption', (e) => e.textContent)) ?? '', /^The forward machine: /);
+
+      const port = fwd.addresses[0]!.address.port;
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect({ host: '127.0.0.1', port });
+        await new Promise((r) => s.once('connect', r));
+        clients.push(s);
+      }
+      const want = (n: string) =>
+        page.waitForFunction(`document.querySelector('#diagram [data-state="forwarding"] text')?.textContent === ${JSON.stringify(n)}`, { timeout: 10_000 });
+      await want('2');
+      const peers = clients.map((s) => `127.0.0.1:${s.localPort}`);
+      await page.waitForFunction(`${JSON.stringify(peers)}.every((p) => (document.getElementById('connections')?.textContent ?? '').includes(p))`, { timeout: 10_000 });
+      await page.click('#connections tbody tr');
+      await page.waitForFunction(`/linking\\.requesting → forwarding on PROXY_REPLY_OK/.test(document.getElementById('history-list')?.textContent ?? '')`, { timeout: 10_000 });
+      assert.match((await page.$eval('#history-facts', (e) => e.textContent)) ?? '', new RegExp(`upstream 127\\.0\\.0\\.1:${h.port}`));
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-forward.png'), fullPage: true });
+      for (const s of clients) s.end();
+      await want('0');
+      assert.deepEqual(b.errors, [], 'no error on the page');
+    } finally {
+      for (const s of clients) s.destroy();
+      await b.close();
+      await fwd.stop();
+      await h.stop();
+      await echo.close();
+      pki.cleanup();
+    }
+  });
+});
+
+describe("a cluster primary's inspector page in headless Chromium", { skip }, () => {
+  it('shows the summed counts and the rows of every worker with a worker column (stand-in workers)', async () => {
+    const row = (id: string, acceptedAt: number) => ({
+      id,
+      peer: `127.0.0.1:4000${id}`,
+      identity: 'hmi-1',
+      target: 'echo',
+      backend: '127.0.0.1:4897',
+      state: 'forwarding',
+      since: acceptedAt,
+      acceptedAt,
+      up: 0,
+      down: 0,
+      endedAt: null,
+      reason: null,
+    });
+    const picture = (worker: number) => ({ t: Date.now(), counts: { forwarding: worker }, totals: { live: worker, untracked: 0, gone: 0 }, rows: Array.from({ length: worker }, (_, i) => row(String(i + 1), Date.now() - 1000 * (worker + i))) });
+    const workers: ClusterPool = {
+      size: 2,
+      stats: () => [1, 2].map((worker) => ({ worker, pid: 1, listening: true, stats: undefined, statsAt: undefined, restarts: 0 })),
+      ask: async (index, q) => (q.ask === 'picture' ? { ok: true, value: picture(index) } : undefined),
+    };
+    const admin = new ClusterAdmin({ admin: { listen: { host: '127.0.0.1', port: 0 }, token: undefined, source: { file: 'f', line: 1 } }, logger: quietLogger(), pool: workers, configFile: 'f', eventLog: undefined });
+    await admin.listen();
+    const b = await launch();
+    try {
+      const { page } = b;
+      await page.goto(`http://${admin.address}/`, { waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(`document.querySelector('#diagram [data-state="forwarding"] text')?.textContent === '3'`, { timeout: 20_000 });
+      const heads = await page.$$eval('#connections thead th', (els) => els.map((e) => e.textContent));
+      assert.deepEqual(heads, ['worker', 'id', 'peer', 'identity', 'target', 'state', 'up', 'down', 'age']);
+      await page.waitForFunction(`document.querySelectorAll('#connections tbody tr').length === 3`, { timeout: 10_000 });
+      const rows = await page.$$eval('#connections tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-id'), ...[...tr.children].slice(0, 2).map((td) => td.textContent)]));
+      assert.deepEqual(rows, [['1-1', '1', '1'], ['2-1', '2', '1'], ['2-2', '2', '2']], 'newest first, each row with its worker');
+      assert.match((await page.$eval('#totals', (e) => e.textContent)) ?? '', /Summed over 2 workers, refreshed from their snapshots every 250 ms/);
+      assert.deepEqual(b.errors, [], 'no error on the page');
+    } finally {
+      await b.close();
+      await admin.close();
     }
   });
 });

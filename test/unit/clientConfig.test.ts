@@ -164,8 +164,38 @@ describe('[client] section', () => {
   it('every key is documented with syntax, description and an example that parses', () => {
     for (const k of CLIENT_KEYS) {
       assert.ok(k.syntax.startsWith(k.name) && k.description.length > 40 && k.example.startsWith(`${k.name} =`), k.name);
-      const others = k.name === 'mxProxy' ? `${CERTS}\n` : 'mxProxy = "none"\n';
+      const others = k.name === 'mxProxy' ? `${CERTS}\n` : k.name === 'adminToken' ? 'mxProxy = "none"\nadminListen = "10.0.9.5:9679"\n' : 'mxProxy = "none"\n';
       assert.doesNotThrow(() => read(`[client]\n${others}${k.example}`), k.name);
     }
+  });
+});
+
+describe('[client] adminListen and adminToken', () => {
+  const BASE = '[client]\nmxProxy = "none"\nforward = "127.0.0.1:1 data 10.0.0.5:1"\n';
+  const TOKEN = 'b'.repeat(16);
+
+  it('unset: no admin endpoint; on loopback no token is needed', () => {
+    assert.equal(read(BASE).admin, undefined);
+    const c = read(`${BASE}adminListen = "127.0.0.1:9679"`);
+    assert.deepEqual(c.admin, { listen: { host: '127.0.0.1', port: 9679 }, token: undefined, source: { file: FILE, line: 4 } });
+  });
+
+  it("a non-loopback address without a token is refused at its line, as [proxy]'s", () => {
+    const p = problems(`${BASE}adminListen = "0.0.0.0:9679"`);
+    assert.deepEqual(p, [`${FILE}:4: adminListen 0.0.0.0:9679 is not a loopback address: set adminToken too (anyone who reaches it would see every connection), or listen on 127.0.0.1 (in: adminListen = "0.0.0.0:9679")`]);
+    assert.equal(read(`${BASE}adminListen = "0.0.0.0:9679"\nadminToken = "${TOKEN}"`).admin?.token, TOKEN);
+  });
+
+  it('token errors: too short, without adminListen', () => {
+    assert.match(problems(`${BASE}adminListen = "127.0.0.1:9679"\nadminToken = "short"`)[0]!, /:5: adminToken must be 16 to 1024 visible ASCII/);
+    assert.match(problems(`${BASE}adminToken = "${TOKEN}"`)[0]!, /:4: adminToken is given without adminListen/);
+  });
+
+  it('describeClientConfig prints the address and the token as ***', () => {
+    const text = describeClientConfig(read(`${BASE}adminListen = "0.0.0.0:9679"\nadminToken = "${TOKEN}"`));
+    assert.match(text, /^adminListen = "0\.0\.0\.0:9679"$/m);
+    assert.match(text, /^adminToken = "\*\*\*"$/m);
+    assert.ok(!text.includes(TOKEN));
+    assert.match(describeClientConfig(read(BASE)), /^# adminListen: not set \(no admin endpoint\)$/m);
   });
 });

@@ -1,4 +1,6 @@
 // The mxproxy inspector page. Plain browser JavaScript, served as is (no build step, nothing from elsewhere).
+// One page for the proxy, `mxproxy forward` and a cluster primary: /api/page says which, and so which machine
+// is drawn and which columns the table has.
 //
 // Every text that comes from the server is already `printable` (one line, no control characters); it is
 // HTML-escaped again here, by esc(), wherever it goes into markup. State names are looked up in Maps, never
@@ -15,6 +17,41 @@
   const states = new Map();
   let mode = 'live';
 
+  /** What this endpoint is (GET /api/page); the proxy's page until it has answered. */
+  let info = { role: 'proxy', machine: 'connection', title: 'mxproxy inspector' };
+  const MACHINE_NAMES = { connection: 'connection machine', forward: 'forward machine' };
+  const machineName = () => MACHINE_NAMES[info.machine] || 'machine';
+
+  /** The table's columns for this endpoint: [heading, numeric, cell(row, now) → text]. */
+  function columns() {
+    const cols = [];
+    if (info.role === 'cluster') cols.push(['worker', false, (r) => r.worker]);
+    cols.push(['id', false, (r) => (info.role === 'cluster' ? r.id.slice(r.id.indexOf('-') + 1) : r.id)]);
+    if (info.role === 'forward') {
+      cols.push(['local peer', false, (r) => r.peer], ['target', false, (r) => r.target], ['upstream', false, (r) => r.backend]);
+    } else {
+      cols.push(['peer', false, (r) => r.peer], ['identity', false, (r) => r.identity], ['target', false, (r) => r.target]);
+    }
+    cols.push(
+      ['state', false, (r) => (r.endedAt !== null ? `ended: ${r.reason || '?'}` : r.state)],
+      ['up', true, (r) => fmtBytes(r.up)],
+      ['down', true, (r) => fmtBytes(r.down)],
+      ['age', true, (r, now) => (r.endedAt !== null ? `${fmtAge(r.endedAt - r.acceptedAt)}, ended ${fmtAge(now - r.endedAt)} ago` : fmtAge(now - r.acceptedAt))],
+    );
+    return cols;
+  }
+
+  async function loadInfo() {
+    const res = await fetch('/api/page');
+    if (res.ok) info = await res.json();
+    document.title = info.title;
+    document.querySelector('header h1').textContent = info.title;
+    $('connections').tHead.rows[0].innerHTML = columns()
+      .map(([h, num]) => `<th${num ? ' class="num"' : ''}>${esc(h)}</th>`)
+      .join('');
+    captionFor(mode);
+  }
+
   // ------------------------------------------------------------------------------------------ the diagram
 
   async function loadDiagram() {
@@ -29,8 +66,9 @@
       const title = node.querySelector('title');
       const id = title ? title.textContent : '';
       // Atomic states only; "#initial" and "#anchor" are drawing aids.
-      if (!id.startsWith('connection.') || id.includes('#')) continue;
-      const path = id.slice('connection.'.length);
+      const prefix = `${info.machine}.`;
+      if (!id.startsWith(prefix) || id.includes('#')) continue;
+      const path = id.slice(prefix.length);
       const box = node.getBBox();
       const badge = document.createElementNS(SVG_NS, 'g');
       badge.setAttribute('class', 'count');
@@ -68,7 +106,8 @@
 
   const fmtBytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
   const fmtAge = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`);
-  const idOrder = (id) => parseInt(id, 36) || 0;
+  // Ids count up per process (base 36); in a cluster `<worker>-<id>`: ordered by the accept time first.
+  const idOrder = (id) => parseInt(id.slice(id.indexOf('-') + 1), 36) || 0;
 
   const live = {
     counts: {},
@@ -122,17 +161,14 @@
     const now = Date.now() - live.skew;
     // Live pairs first, newest first; then the ended ones, newest first.
     const ended = (r) => (r.endedAt === null ? 0 : 1);
-    const rows = [...live.rows.values()].sort((a, b) => ended(a) - ended(b) || idOrder(b.id) - idOrder(a.id));
+    const rows = [...live.rows.values()].sort(
+      (a, b) => ended(a) - ended(b) || b.acceptedAt - a.acceptedAt || idOrder(b.id) - idOrder(a.id) || (b.worker || 0) - (a.worker || 0),
+    );
+    const cols = columns();
     const html = rows.map((r) => {
-      const gone = r.endedAt !== null;
-      const state = gone ? `ended: ${r.reason || '?'}` : r.state;
-      const age = gone ? `${fmtAge(r.endedAt - r.acceptedAt)}, ended ${fmtAge(now - r.endedAt)} ago` : fmtAge(now - r.acceptedAt);
-      const cls = [gone ? 'gone' : '', r.id === live.chosen ? 'chosen' : ''].join(' ').trim();
-      return (
-        `<tr data-id="${esc(r.id)}" class="${cls}"><td>${esc(r.id)}</td><td>${esc(r.peer)}</td><td>${esc(r.identity)}</td>` +
-        `<td>${esc(r.target)}</td><td>${esc(state)}</td><td class="num">${fmtBytes(r.up)}</td><td class="num">${fmtBytes(r.down)}</td>` +
-        `<td class="num">${esc(age)}</td></tr>`
-      );
+      const cls = [r.endedAt !== null ? 'gone' : '', r.id === live.chosen ? 'chosen' : ''].join(' ').trim();
+      const cells = cols.map(([, num, cell]) => `<td${num ? ' class="num"' : ''}>${esc(cell(r, now))}</td>`).join('');
+      return `<tr data-id="${esc(r.id)}" class="${cls}">${cells}</tr>`;
     });
     $('connections').tBodies[0].innerHTML = html.join('');
     $('no-connections').hidden = rows.length > 0;
@@ -140,7 +176,11 @@
     $('totals').textContent =
       `${t.live} live pair${t.live === 1 ? '' : 's'}` +
       (t.untracked > 0 ? ` (${t.untracked} not listed)` : '') +
-      `, ${t.gone} ended in the last minute. Click a connection for its transitions.`;
+      `, ${t.gone} ended in the last minute. Click a connection for its transitions.` +
+      (info.role === 'cluster'
+        ? ` Summed over ${info.workers} workers, refreshed from their snapshots every ${info.refreshMs} ms.` +
+          (t.missing > 0 ? ` ${t.missing} worker${t.missing === 1 ? '' : 's'} did not answer.` : '')
+        : '');
   }
 
   async function showHistory(id) {
@@ -157,10 +197,11 @@
     const c = await res.json();
     $('history-title').innerHTML = `Connection ${esc(c.id)}`;
     const facts = [
+      c.worker !== undefined ? `worker ${esc(c.worker)}` : '',
       `peer ${esc(c.peer)} on ${esc(c.local)}`,
       c.identity !== null ? `identity ${esc(c.identity)}` : '',
       c.target !== null ? `target ${esc(c.target)}` : '',
-      c.backend !== null ? `backend ${esc(c.backend)}` : '',
+      c.backend !== null ? `${info.role === 'forward' ? 'upstream' : 'backend'} ${esc(c.backend)}` : '',
       c.endedAt !== null ? `ended: ${esc(c.reason)}${c.message ? ` (${esc(c.message)})` : ''}` : `now in ${esc(c.state)}`,
     ];
     $('history-facts').innerHTML = facts.filter(Boolean).join('<br>');
@@ -353,17 +394,26 @@
     $('tab-replay').classList.toggle('active', which === 'replay');
     $('live-view').hidden = which !== 'live';
     $('replay-view').hidden = which !== 'replay';
-    $('diagram-caption').textContent =
-      which === 'live'
-        ? 'The connection machine: the number on each state is how many pairs are in it now.'
-        : 'The connection machine during the replay: pairs in each state after the current event; the states it entered are outlined.';
+    captionFor(which);
     if (which === 'replay') void loadLogList();
     showCounts();
+  }
+  function captionFor(which) {
+    const name = machineName();
+    const the = `The ${name}`;
+    $('diagram-caption').textContent =
+      which === 'live'
+        ? `${the}: the number on each state is how many pairs are in it now${info.role === 'cluster' ? ', summed over the workers' : ''}.`
+        : `${the} during the replay: pairs in each state after the current event; the states it entered are outlined.`;
   }
   $('tab-live').addEventListener('click', () => show('live'));
   $('tab-replay').addEventListener('click', () => show('replay'));
 
   setInterval(() => mode === 'live' && renderTable(), 1000);
-  loadDiagram().catch((err) => ($('diagram').textContent = String(err)));
-  connectFeed();
+  loadInfo()
+    .catch(() => {})
+    .then(() => {
+      loadDiagram().catch((err) => ($('diagram').textContent = String(err)));
+      connectFeed();
+    });
 })();
