@@ -117,8 +117,14 @@ export const forwardMachine = setup({
   },
 }).createMachine({
   id: 'forward',
+  // Fields named one by one, not spread: see the connection machine's context.
   context: ({ input }) => ({
-    ...input,
+    id: input.id,
+    peer: input.peer,
+    local: input.local,
+    target: input.target,
+    proxy: input.proxy,
+    addresses: input.addresses,
     attempt: 0,
     upstream: null,
     clientOpen: true,
