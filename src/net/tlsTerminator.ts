@@ -28,6 +28,16 @@ export interface TlsMaterial {
   crl?: string[];
 }
 
+/** What a verified handshake tells about the client (TLS_OK's fields). */
+export interface TlsOkInfo {
+  identity: string | null;
+  identities: string[];
+  protocol: string;
+  alpn: string | null;
+  resumed: boolean;
+  cert: CertSummary;
+}
+
 export interface TlsOutcome {
   /**
    * `identity`: the first name's value, as logs show it; `identities`: every name as `cn:…`, `dns:…`, `uri:…`.
@@ -36,7 +46,7 @@ export interface TlsOutcome {
   ok(
     raw: Socket,
     socket: tls.TLSSocket,
-    info: { identity: string | null; identities: string[]; protocol: string; alpn: string | null; resumed: boolean; cert: CertSummary },
+    info: TlsOkInfo,
     cert: { serial: string; notAfter: number },
   ): void;
   failed(raw: Socket, code: string, message: string): void;
