@@ -71,6 +71,8 @@ type Args = { context: { id: string; attempt: number } };
 
 export function createForwardEffects(deps: ForwardEffectsDeps) {
   const { pairs, bus, clock, logger, stats } = deps;
+  // Debug lines are built only when some transport takes them: winston formats (time stamp, fields) every line
+  // it is given before its transports drop those below their level — twice per pair, for nothing, at `info`.
 
   /**
    * The dial options of the material in force, with its TLS context: made at its first dial, made again when a
@@ -108,7 +110,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
 
   function failed(p: ForwardPair, attempt: number, address: string, code: string, message: string): void {
     p.dial = null;
-    logger.debug(`${printable(address)} failed: ${code}`, { target: p.target, peer: p.peer, attempt });
+    if (logger.isDebugEnabled()) logger.debug(`${printable(address)} failed: ${code}`, { target: p.target, peer: p.peer, attempt });
     bus.emit({ type: 'BACKEND_FAILED', id: p.id, attempt, address, code, message });
   }
 
@@ -193,7 +195,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
       upstream.pipe(local);
       p.linked = true;
       stats.linked++;
-      logger.debug('linked', { target: p.target, peer: p.peer, via: p.via, ms: Math.round(clock.now() - p.acceptedAt) });
+      if (logger.isDebugEnabled()) logger.debug('linked', { target: p.target, peer: p.peer, via: p.via, ms: Math.round(clock.now() - p.acceptedAt) });
     }),
 
     closeSockets: guarded<{ mode: CloseMode }>('closeSockets', (p, _args, { mode }) => {
@@ -230,7 +232,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
     p.upstream?.destroy();
     const refusal = p.linked ? undefined : refusalOf(out);
     if (!refusal) {
-      logger.debug('unlinked', { target: p.target, peer: p.peer, up: out.up, down: out.down, reason: out.reason });
+      if (logger.isDebugEnabled()) logger.debug('unlinked', { target: p.target, peer: p.peer, up: out.up, down: out.down, reason: out.reason });
       return;
     }
     stats.refused++;
