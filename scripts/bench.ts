@@ -780,7 +780,7 @@ interface ChainProcess {
 }
 
 interface Chain {
-  key: 'mxchain' | 'peerchain';
+  key: 'mxchain' | 'mxbase' | 'peerchain';
   label: string;
   /** Where the app connects: the client side's plain TCP port. */
   entry: Target;
@@ -801,6 +801,8 @@ interface ChainFiles {
   clientCert: string;
   clientKey: string;
   proxyJs: string;
+  /** --baseline: another build's CLI, run as a third chain (what a change gained, in the same run). */
+  baselineJs?: string | undefined;
 }
 
 /** The last lines of the log files, for an error message. */
@@ -828,11 +830,12 @@ function startLogged(command: string, args: string[], file: string): ChildProces
   }
 }
 
-async function startMxChain(f: ChainFiles): Promise<Chain> {
+/** `mxproxy forward` → `mxproxy start` of the CLI `js`: this build's, or with `key` mxbase the --baseline one. */
+async function startMxChain(f: ChainFiles, key: 'mxchain' | 'mxbase', js: string): Promise<Chain> {
   const proxyPort = await freePort();
   const localPort = await freePort();
-  const proxyConfig = path.join(f.dir, 'chain-proxy.config');
-  const forwardConfig = path.join(f.dir, 'chain-forward.config');
+  const proxyConfig = path.join(f.dir, `${key}-proxy.config`);
+  const forwardConfig = path.join(f.dir, `${key}-forward.config`);
   fs.writeFileSync(
     proxyConfig,
     [
@@ -857,15 +860,15 @@ async function startMxChain(f: ChainFiles): Promise<Chain> {
       '',
     ].join('\n'),
   );
-  const logs = [path.join(f.dir, 'chain-forward.log'), path.join(f.dir, 'chain-proxy.log')];
+  const logs = [path.join(f.dir, `${key}-forward.log`), path.join(f.dir, `${key}-proxy.log`)];
   const logTail = tailOf(logs);
-  const proxy = startLogged(process.execPath, [f.proxyJs, 'start', '-c', proxyConfig], logs[1]!);
-  await waitForPort(proxyPort, proxy, 'the chain\'s mxproxy start', logTail);
-  const forward = startLogged(process.execPath, [f.proxyJs, 'forward', '-c', forwardConfig], logs[0]!);
-  await waitForPort(localPort, forward, 'the chain\'s mxproxy forward', logTail);
+  const proxy = startLogged(process.execPath, [js, 'start', '-c', proxyConfig], logs[1]!);
+  await waitForPort(proxyPort, proxy, `the ${key} chain's mxproxy start`, logTail);
+  const forward = startLogged(process.execPath, [js, 'forward', '-c', forwardConfig], logs[0]!);
+  await waitForPort(localPort, forward, `the ${key} chain's mxproxy forward`, logTail);
   return {
-    key: 'mxchain',
-    label: 'mxproxy forward → start',
+    key,
+    label: key === 'mxchain' ? 'mxproxy forward → start' : 'baseline build',
     entry: { port: localPort, mx: false, name: 'echo', plain: true },
     procs: [
       { name: 'mxproxy forward', child: forward, pid: forward.pid! },
@@ -1049,7 +1052,7 @@ async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (l
   const report: ChainReport = { chains: [], skipped: null, rounds: new Map(), errors: [] };
   const chains = report.chains;
   try {
-    chains.push(await startMxChain(f));
+    // Run in this order, then reversed: this build's chain is always next to each of the others.
     const peer = await startPeerChain(f);
     if (typeof peer === 'string') {
       report.skipped = peer;
@@ -1057,6 +1060,8 @@ async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (l
     } else {
       chains.push(peer);
     }
+    chains.push(await startMxChain(f, 'mxchain', f.proxyJs));
+    if (f.baselineJs) chains.push(await startMxChain(f, 'mxbase', f.baselineJs));
     // warm-up (JIT, first handshakes, a session to resume) and a check that each chain echoes at all
     const payload = Buffer.alloc(64, 0x31);
     for (const c of chains) {
@@ -1092,7 +1097,8 @@ async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (l
           await sleep(300);
         }
       }
-      for (const [k, v] of merged) report.rounds.set(k, [...(report.rounds.get(k) ?? []), v]);
+      // every chain measured gets an entry per round (empty when all its steps failed): rounds pair by index
+      for (const c of chains) if (c.broken === null) report.rounds.set(c.key, [...(report.rounds.get(c.key) ?? []), merged.get(c.key) ?? {}]);
     }
   } catch (err) {
     report.errors.push({ chain: chains.at(-1)?.label ?? 'chain', step: 'start', error: errorText(err) });
@@ -1116,25 +1122,41 @@ async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (l
 function chainReport(r: ChainReport, conns: number, rounds: number, line?: (v: unknown) => void): string[] {
   const mx = r.chains.find((c) => c.key === 'mxchain');
   const peer = r.chains.find((c) => c.key === 'peerchain');
+  const base = r.chains.find((c) => c.key === 'mxbase');
   const mxRounds = r.rounds.get('mxchain') ?? [];
   const peerRounds = r.rounds.get('peerchain') ?? [];
+  const baseRounds = r.rounds.get('mxbase') ?? [];
   const med = (vs: Values[], id: string): number | undefined => {
     const xs = vs.map((v) => v[id]).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs) : undefined;
   };
-  /** Each round's own ratio (>1: the mxproxy chain is better), where both chains have the value in that round. */
-  const ratios = (m: ChainMetric): number[] =>
+  /** Each round's own ratio (>1: this build's mxproxy chain is better), where both have the value in that round. */
+  const ratiosTo = (other: Values[]) => (m: ChainMetric): number[] =>
     mxRounds.flatMap((x, i) => {
-      const p = peerRounds[i]?.[m.id];
+      const p = other[i]?.[m.id];
       const v = x[m.id];
       if (p === undefined || v === undefined || !(p > 0) || !(v > 0)) return [];
       return [m.better === 'higher' ? v / p : p / v];
     });
+  const ratios = ratiosTo(peerRounds);
+  const baseRatios = ratiosTo(baseRounds);
+  const medianOr = (xs: number[]) => (xs.length ? median(xs) : null);
   const ms = chainMetrics(conns);
   if (line) {
     for (const m of ms) {
       const each = ratios(m);
-      line({ kind: 'chain-metric', metric: m.id, label: m.label.trim(), unit: m.unit, better: m.better, mxproxy: med(mxRounds, m.id) ?? null, peer: med(peerRounds, m.id) ?? null, ratio: each.length ? median(each) : null, ratios: each });
+      line({
+        kind: 'chain-metric',
+        metric: m.id,
+        label: m.label.trim(),
+        unit: m.unit,
+        better: m.better,
+        mxproxy: med(mxRounds, m.id) ?? null,
+        peer: med(peerRounds, m.id) ?? null,
+        ratio: medianOr(each),
+        ratios: each,
+        ...(base ? { baseline: med(baseRounds, m.id) ?? null, baselineRatio: medianOr(baseRatios(m)), baselineRatios: baseRatios(m) } : {}),
+      });
     }
     for (const [k, vs] of r.rounds) vs.forEach((v, i) => line({ kind: 'chain-raw', chain: k, round: i + 1, ...v }));
     if (r.skipped) line({ kind: 'chain-skipped', chain: 'peerchain', reason: r.skipped });
@@ -1145,13 +1167,15 @@ function chainReport(r: ChainReport, conns: number, rounds: number, line?: (v: u
     '',
     'chain: app → plain TCP → client side → mutual TLS → server side → plain TCP → echo',
     '',
-    `| metric | ${mx?.label ?? 'mxproxy'} | ${peer?.label ?? 'stunnel → HAProxy'} | ratio |`,
-    '|---|---:|---:|---:|',
+    `| metric | ${mx?.label ?? 'mxproxy'} | ${peer?.label ?? 'stunnel → HAProxy'} | ratio |${base ? ' baseline build | vs baseline |' : ''}`,
+    `|---|---:|---:|---:|${base ? '---:|---:|' : ''}`,
   ];
   const cell = (v: number | undefined, c: Chain | undefined) => (v !== undefined ? fmt(v) : c ? 'error' : '—');
+  const times = (xs: number[]) => (xs.length ? `${median(xs).toFixed(2)}×` : '—');
   for (const m of ms) {
-    const each = ratios(m);
-    out.push(`| ${m.label}, ${m.unit} | ${cell(med(mxRounds, m.id), mx)} | ${cell(med(peerRounds, m.id), peer)} | ${each.length ? `${median(each).toFixed(2)}×` : '—'} |`);
+    let row = `| ${m.label}, ${m.unit} | ${cell(med(mxRounds, m.id), mx)} | ${cell(med(peerRounds, m.id), peer)} | ${times(ratios(m))} |`;
+    if (base) row += ` ${cell(med(baseRounds, m.id), base)} | ${times(baseRatios(m))} |`;
+    out.push(row);
   }
   out.push(
     '',
@@ -1159,6 +1183,10 @@ function chainReport(r: ChainReport, conns: number, rounds: number, line?: (v: u
       (rounds > 1 ? ' the median of each round\'s ratio (the two ran back to back), every round:' : ''),
   );
   if (rounds > 1) for (const m of ms) if (ratios(m).length) out.push(`  ${m.label.trim()}: ${ratios(m).map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+  if (base) {
+    out.push(`vs baseline: this build's chain against the --baseline build's (${base.procs[0]!.child.spawnargs.find((a) => a.endsWith('main.js')) ?? '?'}), same convention;` + (rounds > 1 ? ' every round:' : ''));
+    if (rounds > 1) for (const m of ms) if (baseRatios(m).length) out.push(`  ${m.label.trim()}: ${baseRatios(m).map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+  }
   const share = med(peerRounds, 'resumedShare');
   out.push(
     'CPU: utime+stime of both processes of the chain (client side + server side), per connection of the conn step.',
@@ -1180,6 +1208,8 @@ const USAGE = `usage: node dist/scripts/bench.js [options]
   --rounds <n>     rounds per case, each starting with another peer; medians reported (default 1)
   --no-event-log   leave out the "mxproxy + event log" peer
   --admin          add "mxproxy + admin": adminListen on, one /events client connected all along
+  --baseline <dir> chain case: also run the chain of another built checkout (its dist/src/cli/main.js), to
+                   set this build against it in the same run (e.g. a checkout of main)
   --json           JSON lines instead of the Markdown table
   -h, --help       this text`;
 
@@ -1199,6 +1229,7 @@ function readArgs() {
         json: { type: 'boolean', default: false },
         'no-event-log': { type: 'boolean', default: false },
         admin: { type: 'boolean', default: false },
+        baseline: { type: 'string' },
         rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -1219,6 +1250,7 @@ function parseOptions(): {
   eventLog: boolean;
   admin: boolean;
   rounds: number;
+  baselineJs: string | undefined;
 } {
   const values = readArgs();
   if (values.help) {
@@ -1236,7 +1268,23 @@ function parseOptions(): {
   if (wanted.length === 0) usageError('--cases names no case');
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usageError(`--rounds must be a whole number 1..20, got "${values.rounds}"`);
-  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json, eventLog: !values['no-event-log'], admin: values.admin, rounds };
+  let baselineJs: string | undefined;
+  if (values.baseline !== undefined) {
+    baselineJs = path.resolve(values.baseline, 'dist', 'src', 'cli', 'main.js');
+    if (!fs.existsSync(baselineJs)) usageError(`--baseline: no ${baselineJs} (a checkout, built)`);
+    if (!wanted.includes('chain')) usageError('--baseline is for the chain case: add chain to --cases');
+  }
+  return {
+    durationMs: duration * 1000,
+    idle,
+    conns,
+    cases: wanted as CaseName[],
+    json: values.json,
+    eventLog: !values['no-event-log'],
+    admin: values.admin,
+    rounds,
+    baselineJs,
+  };
 }
 
 let tmpDir: string | null = null;
@@ -1444,6 +1492,7 @@ async function main(): Promise<number> {
           clientCert: clientFiles.certFile,
           clientKey: clientFiles.keyFile,
           proxyJs,
+          baselineJs: opts.baselineJs,
         },
         o,
         opts.rounds,
