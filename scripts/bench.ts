@@ -771,6 +771,9 @@ function ratioOf(m: Metric, base: number | undefined, proxy: number | undefined)
 
 /** Message sizes of the chain's ping-pong. */
 const CHAIN_SIZES = [64, 1024] as const;
+/** Unmeasured connections through each chain before the first round (bounded by CHAIN_WARM_MS). */
+const CHAIN_WARM_CONNS = 3000;
+const CHAIN_WARM_MS = 15_000;
 
 interface ChainProcess {
   /** For the CPU split: `mxproxy forward`, `HAProxy`, … */
@@ -1074,6 +1077,16 @@ async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (l
             conn.s.destroy();
           }
         }
+        // Then the conn loops, unmeasured, for CHAIN_WARM_CONNS connections (at most CHAIN_WARM_MS): a Node
+        // process's accept and dial path takes about 3000 connections to reach its steady CPU per connection (the
+        // first 1000 cost ~2× it; measured); a long-running forwarder and proxy are past that.
+        const warm = { ok: 0, t0: now() };
+        while (warm.ok < CHAIN_WARM_CONNS && now() - warm.t0 < CHAIN_WARM_MS) {
+          const r = await connOnWorkers({ target: c.entry, tls: o.tls, durationMs: 1000, resume: false }, o.conns, o.threads, () => {});
+          if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} connections failed; first: ${r.firstError ?? '?'}`);
+          warm.ok += r.ok;
+        }
+        progress(`chain warm-up on ${c.label}: ${warm.ok} connections, ${((now() - warm.t0) / 1000).toFixed(1)} s`);
       } catch (err) {
         c.broken = errorText(err) + c.logTail();
         report.errors.push({ chain: c.label, step: 'warm-up', error: c.broken });
