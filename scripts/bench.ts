@@ -2,7 +2,7 @@
  * `npm run bench`: mxproxy against the baseline "client straight to the same echo/sink server over mutual TLS",
  * measured in one run and printed side by side with the ratio to the baseline.
  *
- *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,conn-resumed,latency,idle] [--rounds 1]
+ *   node dist/scripts/bench.js [--duration 4] [--idle 2000] [--conns 16] [--cases bulk,conn,conn-resumed,latency,idle,chain] [--rounds 1]
  *                              [--no-event-log] [--admin] [--json]
  *
  * Peers (child processes, started and stopped here):
@@ -23,6 +23,10 @@
  *            session cache does); the report sets its CPU per connection against conn's, per peer
  *   latency  1 KiB ping-pong over one connection: p50/p99
  *   idle     RSS of the server process with --idle open idle pairs, minus its RSS before, per pair
+ *   chain    (peers of its own, see "chain" below) a plain-TCP client through `mxproxy forward` → `mxproxy start`
+ *            against the same through stunnel (client mode) → HAProxy: 64 B and 1 KiB ping-pong p50/p99 on one
+ *            connection, and --conns loops of new connection + 64 B echo + close with both processes' CPU; skipped
+ *            with a note where stunnel or HAProxy is not installed
  * The CPU figures are utime+stime of the server process under test (/proc/<pid>/stat): the proxy itself (not
  * its plain backends), or the TLS echo/sink server — independent of how fast the load generator is.
  *
@@ -48,11 +52,15 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
 
 // ------------------------------------------------------------------------------------------------ client side
 
-/** Where a client connects: `mx` means speak mxproxy/1 (request `name`) after the TLS handshake. */
+/**
+ * Where a client connects: `mx` means speak mxproxy/1 (request `name`) after the TLS handshake; `plain` means
+ * plain TCP, no TLS at all (the local end of a chain: a forwarder's port, stunnel's client-mode port).
+ */
 interface Target {
   port: number;
   mx: boolean;
   name: 'echo' | 'sink';
+  plain?: boolean;
 }
 
 /** The client's TLS material, PEM text (cheap to hand to worker threads). */
@@ -63,7 +71,8 @@ interface ClientTls {
 }
 
 interface Conn {
-  s: tls.TLSSocket;
+  /** A TLSSocket, or a plain socket for a `plain` target. */
+  s: net.Socket;
   /** Bytes that arrived after the proxy's reply frame (payload already). */
   rest: Buffer;
 }
@@ -90,6 +99,7 @@ type Sessions = Map<number, Buffer>;
  * the port and keeps the tickets that arrive.
  */
 function openConn(t: Target, m: ClientTls, info?: { tls?: string }, sessions?: Sessions): Promise<Conn> {
+  if (t.plain) return openPlain(t.port);
   return new Promise((resolve, reject) => {
     const session = sessions?.get(t.port);
     const s = tls.connect({
@@ -145,6 +155,28 @@ function openConn(t: Target, m: ClientTls, info?: { tls?: string }, sessions?: S
       };
       s.on('data', onData);
       s.write(encodeRequest(t.name));
+    });
+  });
+}
+
+/** A plain TCP connection (TCP_NODELAY), paused as openConn's. */
+function openPlain(port: number): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    s.on('error', () => {}); // reported through 'close' (and the rejection)
+    const timer = setTimeout(() => fail(new Error(`no TCP connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const onError = (err: Error) => fail(err);
+    s.once('error', onError);
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      s.destroy();
+      reject(err);
+    }
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', onError);
+      s.pause();
+      resolve({ s, rest: Buffer.alloc(0) });
     });
   });
 }
@@ -318,7 +350,7 @@ async function connLoops(t: Target, m: ClientTls, loops: number, durationMs: num
         c = await openConn(t, m, undefined, sessions);
         await echoOnce(c, payload);
         ok++;
-        if (c.s.isSessionReused()) resumed++;
+        if (c.s instanceof tls.TLSSocket && c.s.isSessionReused()) resumed++;
       } catch (err) {
         errors++;
         firstError ??= errorText(err);
@@ -460,9 +492,12 @@ let pinned = false;
 
 /** Starts `node <script> args` (on `cpu` when pinning); the child is stopped by PID at exit. */
 function startNode(script: string, args: string[], cpu: number, stdio: StdioOptions): ChildProcess {
-  const child = pinned
-    ? spawn('taskset', ['-c', String(cpu), process.execPath, script, ...args], { stdio })
-    : spawn(process.execPath, [script, ...args], { stdio });
+  return startProgram(process.execPath, [script, ...args], cpu, stdio);
+}
+
+/** Starts `command args` (on `cpu` when pinning: taskset execs it, so the child's PID is the program's). */
+function startProgram(command: string, args: string[], cpu: number, stdio: StdioOptions): ChildProcess {
+  const child = pinned ? spawn('taskset', ['-c', String(cpu), command, ...args], { stdio }) : spawn(command, args, { stdio });
   children.add(child);
   child.once('exit', () => children.delete(child));
   child.on('error', () => {}); // spawn failures show up as an early exit
@@ -567,10 +602,12 @@ function openLiveFeed(port: number): Promise<LiveFeed> {
 
 // ------------------------------------------------------------------------------------------------ cases
 
-type CaseName = 'bulk' | 'conn' | 'conn-resumed' | 'latency' | 'idle';
-const CASES: CaseName[] = ['bulk', 'conn', 'conn-resumed', 'latency', 'idle'];
-/** Idle first, on fresh processes: RSS per pair is not hidden in heap that earlier cases grew. */
-const RUN_ORDER: CaseName[] = ['idle', 'bulk', 'latency', 'conn', 'conn-resumed'];
+type CaseName = 'bulk' | 'conn' | 'conn-resumed' | 'latency' | 'idle' | 'chain';
+/** The cases measured against direct TLS; `chain` has peers of its own (see "chain" below). */
+type ClassicCase = Exclude<CaseName, 'chain'>;
+const CASES: CaseName[] = ['bulk', 'conn', 'conn-resumed', 'latency', 'idle', 'chain'];
+/** Idle first, on fresh processes: RSS per pair is not hidden in heap that earlier cases grew. The chain last. */
+const RUN_ORDER: ClassicCase[] = ['idle', 'bulk', 'latency', 'conn', 'conn-resumed'];
 
 interface Peer {
   key: 'direct' | 'mxproxy' | 'mxlog' | 'mxadmin';
@@ -595,7 +632,7 @@ interface Options {
   tls: ClientTls;
 }
 
-async function runCase(name: CaseName, peer: Peer, o: Options): Promise<Values> {
+async function runCase(name: ClassicCase, peer: Peer, o: Options): Promise<Values> {
   const pid = peer.pid;
   switch (name) {
     case 'bulk': {
@@ -667,7 +704,7 @@ async function runCase(name: CaseName, peer: Peer, o: Options): Promise<Values> 
 }
 
 interface Metric {
-  case: CaseName;
+  case: ClassicCase;
   id: string;
   label: string;
   unit: string;
@@ -714,16 +751,478 @@ function ratioOf(m: Metric, base: number | undefined, proxy: number | undefined)
   return m.better === 'higher' ? proxy / base : base / proxy;
 }
 
+// ------------------------------------------------------------------------------------------------ chain
+
+/*
+ * The `chain` case: the whole client-to-server path of a plant, where the client program speaks plain TCP.
+ *
+ *   app (load) → plain TCP → client side → mutual TLS → server side → plain TCP → echo backend
+ *
+ * mxproxy chain:  `mxproxy forward -c` ([client]: one forward to "echo")  →  `mxproxy start -c`
+ * peer chain:     stunnel in client mode (client certificate, verifyChain, checkIP)  →  HAProxy (TCP mode,
+ *                 `ssl ... verify required`, one thread), configured as in /work/shared/bench
+ *
+ * Both processes of a chain run on CPU 0 (pinned), the echo backend and the load on CPU 1. Measured, each on a
+ * long-lived connection or with --conns loops: ping-pong latency for each of CHAIN_SIZES, and new connection +
+ * 64 B echo + close per second with both processes' CPU per connection. Within a round each measurement runs on
+ * one chain, then at once on the other (the order alternates between rounds); the ratio is the median of the
+ * rounds' own ratios.
+ */
+
+/** Message sizes of the chain's ping-pong. */
+const CHAIN_SIZES = [64, 1024] as const;
+/** Unmeasured connections through each chain before the first round (bounded by CHAIN_WARM_MS). */
+const CHAIN_WARM_CONNS = 3000;
+const CHAIN_WARM_MS = 15_000;
+
+interface ChainProcess {
+  /** For the CPU split: `mxproxy forward`, `HAProxy`, … */
+  name: string;
+  child: ChildProcess;
+  pid: number;
+}
+
+interface Chain {
+  key: 'mxchain' | 'mxbase' | 'peerchain';
+  label: string;
+  /** Where the app connects: the client side's plain TCP port. */
+  entry: Target;
+  /** Client side first, then server side. */
+  procs: ChainProcess[];
+  broken: string | null;
+  logTail: () => string;
+  /** After a conn measurement: the share of TLS handshakes resumed on the middle hop, when the chain can say. */
+  resumedShare?: () => Promise<number | undefined>;
+}
+
+interface ChainFiles {
+  dir: string;
+  echoPort: number;
+  caFile: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  proxyJs: string;
+  /** --baseline: another build's CLI, run as a third chain (what a change gained, in the same run). */
+  baselineJs?: string | undefined;
+}
+
+/** The last lines of the log files, for an error message. */
+function tailOf(files: string[]): () => string {
+  return () =>
+    files
+      .map((f) => {
+        try {
+          const lines = fs.readFileSync(f, 'utf8').trim().split('\n').slice(-8).join('\n  ');
+          return lines ? `\n  ${path.basename(f)}:\n  ${lines}` : '';
+        } catch {
+          return '';
+        }
+      })
+      .join('');
+}
+
+/** A child with its stdout and stderr into `file`. */
+function startLogged(command: string, args: string[], file: string): ChildProcess {
+  const fd = fs.openSync(file, 'w');
+  try {
+    return startProgram(command, args, 0, ['ignore', fd, fd]);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** `mxproxy forward` → `mxproxy start` of the CLI `js`: this build's, or with `key` mxbase the --baseline one. */
+async function startMxChain(f: ChainFiles, key: 'mxchain' | 'mxbase', js: string): Promise<Chain> {
+  const proxyPort = await freePort();
+  const localPort = await freePort();
+  const proxyConfig = path.join(f.dir, `${key}-proxy.config`);
+  const forwardConfig = path.join(f.dir, `${key}-forward.config`);
+  fs.writeFileSync(
+    proxyConfig,
+    [
+      '[proxy]',
+      `listen = "127.0.0.1:${proxyPort}"`,
+      `sslCertificate = "${f.serverCert} ${f.serverKey} ${f.caFile}"`,
+      `server = "echo 127.0.0.1:${f.echoPort}"`,
+      'allow = "bench-client echo"',
+      // one forwarder opening hundreds of connections a second from one address (as in the other cases)
+      'connectRate = "off"',
+      'maxPendingPerSource = 100000',
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(
+    forwardConfig,
+    [
+      '[client]',
+      `mxProxy = "127.0.0.1:${proxyPort}"`,
+      `sslCertificate = "${f.clientCert} ${f.clientKey} ${f.caFile}"`,
+      `forward = "127.0.0.1:${localPort} echo"`,
+      '',
+    ].join('\n'),
+  );
+  const logs = [path.join(f.dir, `${key}-forward.log`), path.join(f.dir, `${key}-proxy.log`)];
+  const logTail = tailOf(logs);
+  const proxy = startLogged(process.execPath, [js, 'start', '-c', proxyConfig], logs[1]!);
+  await waitForPort(proxyPort, proxy, `the ${key} chain's mxproxy start`, logTail);
+  const forward = startLogged(process.execPath, [js, 'forward', '-c', forwardConfig], logs[0]!);
+  await waitForPort(localPort, forward, `the ${key} chain's mxproxy forward`, logTail);
+  return {
+    key,
+    label: key === 'mxchain' ? 'mxproxy forward → start' : 'baseline build',
+    entry: { port: localPort, mx: false, name: 'echo', plain: true },
+    procs: [
+      { name: 'mxproxy forward', child: forward, pid: forward.pid! },
+      { name: 'mxproxy start', child: proxy, pid: proxy.pid! },
+    ],
+    broken: null,
+    logTail,
+  };
+}
+
+/** The first of `names` on the PATH, or undefined. */
+function which(names: string[]): string | undefined {
+  for (const n of names) {
+    const r = spawnSync('sh', ['-c', `command -v ${n}`], { encoding: 'utf8' });
+    const found = r.status === 0 ? r.stdout.trim() : '';
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** `show info` on HAProxy's stats socket, as name → value. */
+function haproxyInfo(socketPath: string): Promise<Map<string, string>> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('no answer on the HAProxy stats socket within 2 s'));
+    }, 2000);
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.once('close', () => {
+      clearTimeout(timer);
+      const entries = out.split('\n').flatMap((l): [string, string][] => {
+        const m = /^(\w+): (.*)$/.exec(l);
+        return m ? [[m[1]!, m[2]!]] : [];
+      });
+      resolve(new Map(entries));
+    });
+    s.end('show info\n');
+  });
+}
+
+/** The peer chain, or a reason it cannot run here (a program missing). */
+async function startPeerChain(f: ChainFiles): Promise<Chain | string> {
+  const haproxy = which(['haproxy']);
+  const stunnel = which(['stunnel4', 'stunnel']);
+  const missing = [haproxy ? '' : 'haproxy', stunnel ? '' : 'stunnel4'].filter(Boolean);
+  if (missing.length > 0) return `${missing.join(' and ')} not installed (Debian: apt-get install -y haproxy stunnel4)`;
+  const tlsPort = await freePort();
+  const localPort = await freePort();
+  // HAProxy's `crt` takes the certificate and its key in one file.
+  const bundle = path.join(f.dir, 'server-bundle.pem');
+  fs.writeFileSync(bundle, fs.readFileSync(f.serverCert, 'utf8') + fs.readFileSync(f.serverKey, 'utf8'), { mode: 0o600 });
+  const statsSocket = path.join(f.dir, 'haproxy.sock');
+  const haproxyConfig = path.join(f.dir, 'chain-haproxy.cfg');
+  fs.writeFileSync(
+    haproxyConfig,
+    [
+      'global',
+      '  nbthread 1',
+      '  maxconn 8000',
+      `  stats socket ${statsSocket} mode 600 level user`,
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      'frontend echo',
+      `  bind 127.0.0.1:${tlsPort} ssl crt ${bundle} ca-file ${f.caFile} verify required`,
+      '  default_backend echo',
+      'backend echo',
+      `  server e 127.0.0.1:${f.echoPort}`,
+      '',
+    ].join('\n'),
+  );
+  const stunnelConfig = path.join(f.dir, 'chain-stunnel.conf');
+  fs.writeFileSync(
+    stunnelConfig,
+    [
+      'foreground = yes',
+      'pid =',
+      'syslog = no',
+      'debug = 3',
+      'socket = l:TCP_NODELAY=1',
+      'socket = r:TCP_NODELAY=1',
+      '[echo]',
+      'client = yes',
+      `accept = 127.0.0.1:${localPort}`,
+      `connect = 127.0.0.1:${tlsPort}`,
+      `cert = ${f.clientCert}`,
+      `key = ${f.clientKey}`,
+      `CAfile = ${f.caFile}`,
+      // as the forwarder: the proxy's certificate must chain to the CA and name the address dialled
+      'verifyChain = yes',
+      'checkIP = 127.0.0.1',
+      '',
+    ].join('\n'),
+  );
+  const logs = [path.join(f.dir, 'chain-stunnel.log'), path.join(f.dir, 'chain-haproxy.log')];
+  const logTail = tailOf(logs);
+  const hap = startLogged(haproxy!, ['-f', haproxyConfig, '-db'], logs[1]!);
+  await waitForPort(tlsPort, hap, 'the chain\'s HAProxy', logTail);
+  const stn = startLogged(stunnel!, [stunnelConfig], logs[0]!);
+  await waitForPort(localPort, stn, 'the chain\'s stunnel', logTail);
+  return {
+    key: 'peerchain',
+    label: 'stunnel → HAProxy',
+    entry: { port: localPort, mx: false, name: 'echo', plain: true },
+    procs: [
+      { name: 'stunnel', child: stn, pid: stn.pid! },
+      { name: 'HAProxy', child: hap, pid: hap.pid! },
+    ],
+    broken: null,
+    logTail,
+    // HAProxy's own figure, over its last second: read right after the conn measurement
+    resumedShare: async () => {
+      const v = Number((await haproxyInfo(statsSocket)).get('SslFrontendSessionReuse_pct'));
+      return Number.isFinite(v) ? v / 100 : undefined;
+    },
+  };
+}
+
+type ChainStep = { kind: 'latency'; size: number } | { kind: 'conn' };
+const CHAIN_STEPS: ChainStep[] = [...CHAIN_SIZES.map((size) => ({ kind: 'latency' as const, size })), { kind: 'conn' }];
+const stepName = (s: ChainStep): string => (s.kind === 'latency' ? `${s.size} B ping-pong` : 'conn');
+
+async function runChainStep(chain: Chain, step: ChainStep, o: Options): Promise<Values> {
+  if (step.kind === 'latency') {
+    const r = await pingPong(chain.entry, o.tls, o.durationMs, step.size);
+    return { [`p50us${step.size}`]: r.p50us, [`p99us${step.size}`]: r.p99us, [`meanUs${step.size}`]: r.meanUs, [`n${step.size}`]: r.n };
+  }
+  const marks: number[][] = [];
+  const job = { target: chain.entry, tls: o.tls, durationMs: o.durationMs, resume: false };
+  const r = await connOnWorkers(job, o.conns, o.threads, () => marks.push(chain.procs.map((p) => cpuMs(p.pid))));
+  if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} connections failed; first: ${r.firstError ?? '?'}`);
+  if (r.ok === 0) throw new Error('no connection completed');
+  const each = chain.procs.map((_, i) => (marks[1]![i]! - marks[0]![i]!) * 1000 / r.ok);
+  const values: Values = { connPerSec: r.ok / r.sec, cpuUsPerConn: each.reduce((a, b) => a + b, 0), ok: r.ok, sec: r.sec };
+  each.forEach((us, i) => (values[`cpuUsPerConn${i === 0 ? 'Client' : 'Server'}Side`] = us));
+  const share = await chain.resumedShare?.().catch(() => undefined);
+  if (share !== undefined) values.resumedShare = share;
+  return values;
+}
+
+interface ChainMetric {
+  id: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+}
+
+function chainMetrics(conns: number): ChainMetric[] {
+  const size = (n: number) => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+  return [
+    ...CHAIN_SIZES.flatMap((n): ChainMetric[] => [
+      { id: `p50us${n}`, label: `${size(n)} ping-pong p50`, unit: 'µs', better: 'lower' },
+      { id: `p99us${n}`, label: `${size(n)} ping-pong p99`, unit: 'µs', better: 'lower' },
+    ]),
+    { id: 'connPerSec', label: `new conn + 64 B echo + close, ${conns} loops`, unit: '/s', better: 'higher' },
+    { id: 'cpuUsPerConn', label: 'both processes\' CPU per connection', unit: 'µs', better: 'lower' },
+    { id: 'cpuUsPerConnClientSide', label: '  of which the client side (forward; stunnel)', unit: 'µs', better: 'lower' },
+    { id: 'cpuUsPerConnServerSide', label: '  of which the server side (start; HAProxy)', unit: 'µs', better: 'lower' },
+  ];
+}
+
+interface ChainReport {
+  chains: Chain[];
+  /** Why the peer chain was not run, if it was not. */
+  skipped: string | null;
+  /** Per chain key: every round's values (steps merged). */
+  rounds: Map<string, Values[]>;
+  errors: { chain: string; step: string; error: string }[];
+}
+
+/** Starts both chains, measures them interleaved for `rounds` rounds, stops them. */
+async function runChains(f: ChainFiles, o: Options, rounds: number, progress: (line: string) => void): Promise<ChainReport> {
+  const report: ChainReport = { chains: [], skipped: null, rounds: new Map(), errors: [] };
+  const chains = report.chains;
+  try {
+    // Run in this order, then reversed: this build's chain is always next to each of the others.
+    const peer = await startPeerChain(f);
+    if (typeof peer === 'string') {
+      report.skipped = peer;
+      progress(`chain: the stunnel → HAProxy chain is skipped: ${peer}`);
+    } else {
+      chains.push(peer);
+    }
+    chains.push(await startMxChain(f, 'mxchain', f.proxyJs));
+    if (f.baselineJs) chains.push(await startMxChain(f, 'mxbase', f.baselineJs));
+    // warm-up (JIT, first handshakes, a session to resume) and a check that each chain echoes at all
+    const payload = Buffer.alloc(64, 0x31);
+    for (const c of chains) {
+      try {
+        for (let i = 0; i < 30; i++) {
+          const conn = await openConn(c.entry, o.tls);
+          try {
+            await echoOnce(conn, payload);
+          } finally {
+            conn.s.destroy();
+          }
+        }
+        // Then the conn loops, unmeasured, for CHAIN_WARM_CONNS connections (at most CHAIN_WARM_MS): a Node
+        // process's accept and dial path takes about 3000 connections to reach its steady CPU per connection (the
+        // first 1000 cost ~2× it; measured); a long-running forwarder and proxy are past that.
+        const warm = { ok: 0, t0: now() };
+        while (warm.ok < CHAIN_WARM_CONNS && now() - warm.t0 < CHAIN_WARM_MS) {
+          const r = await connOnWorkers({ target: c.entry, tls: o.tls, durationMs: 1000, resume: false }, o.conns, o.threads, () => {});
+          if (r.errors > 0) throw new Error(`${r.errors} of ${r.ok + r.errors} connections failed; first: ${r.firstError ?? '?'}`);
+          warm.ok += r.ok;
+        }
+        progress(`chain warm-up on ${c.label}: ${warm.ok} connections, ${((now() - warm.t0) / 1000).toFixed(1)} s`);
+      } catch (err) {
+        c.broken = errorText(err) + c.logTail();
+        report.errors.push({ chain: c.label, step: 'warm-up', error: c.broken });
+      }
+    }
+    for (let round = 0; round < rounds; round++) {
+      const merged = new Map<string, Values>();
+      for (const step of CHAIN_STEPS) {
+        for (const c of round % 2 === 0 ? chains : [...chains].reverse()) {
+          if (c.broken !== null) continue;
+          const t0 = now();
+          try {
+            const v = await runChainStep(c, step, o);
+            merged.set(c.key, { ...merged.get(c.key), ...v });
+            progress(`chain ${stepName(step)} on ${c.label}${rounds > 1 ? ` (round ${round + 1})` : ''}: ${((now() - t0) / 1000).toFixed(1)} s`);
+          } catch (err) {
+            progress(`chain ${stepName(step)} on ${c.label}: failed after ${((now() - t0) / 1000).toFixed(1)} s`);
+            const gone = c.procs.filter((p) => !alive(p.child)).map((p) => `${p.name} exited (${p.child.signalCode ?? `code ${p.child.exitCode}`})`);
+            report.errors.push({ chain: c.label, step: stepName(step), error: errorText(err) + (gone.length ? ` (${gone.join(', ')})${c.logTail()}` : '') });
+          }
+          await sleep(300);
+        }
+      }
+      // every chain measured gets an entry per round (empty when all its steps failed): rounds pair by index
+      for (const c of chains) if (c.broken === null) report.rounds.set(c.key, [...(report.rounds.get(c.key) ?? []), merged.get(c.key) ?? {}]);
+    }
+  } catch (err) {
+    report.errors.push({ chain: chains.at(-1)?.label ?? 'chain', step: 'start', error: errorText(err) });
+  } finally {
+    // by PID, each chain's processes: the server side last, so the client side never dials a dead end
+    for (const c of chains) {
+      for (const p of c.procs) {
+        if (!alive(p.child)) continue;
+        const exited = once(p.child, 'exit');
+        p.child.kill('SIGTERM');
+        const t = setTimeout(() => alive(p.child) && p.child.kill('SIGKILL'), 2000);
+        await exited;
+        clearTimeout(t);
+      }
+    }
+  }
+  return report;
+}
+
+/** The chain section of the report: Markdown lines, or JSON lines through `line`. */
+function chainReport(r: ChainReport, conns: number, rounds: number, line?: (v: unknown) => void): string[] {
+  const mx = r.chains.find((c) => c.key === 'mxchain');
+  const peer = r.chains.find((c) => c.key === 'peerchain');
+  const base = r.chains.find((c) => c.key === 'mxbase');
+  const mxRounds = r.rounds.get('mxchain') ?? [];
+  const peerRounds = r.rounds.get('peerchain') ?? [];
+  const baseRounds = r.rounds.get('mxbase') ?? [];
+  const med = (vs: Values[], id: string): number | undefined => {
+    const xs = vs.map((v) => v[id]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  /** Each round's own ratio (>1: this build's mxproxy chain is better), where both have the value in that round. */
+  const ratiosTo = (other: Values[]) => (m: ChainMetric): number[] =>
+    mxRounds.flatMap((x, i) => {
+      const p = other[i]?.[m.id];
+      const v = x[m.id];
+      if (p === undefined || v === undefined || !(p > 0) || !(v > 0)) return [];
+      return [m.better === 'higher' ? v / p : p / v];
+    });
+  const ratios = ratiosTo(peerRounds);
+  const baseRatios = ratiosTo(baseRounds);
+  const medianOr = (xs: number[]) => (xs.length ? median(xs) : null);
+  const ms = chainMetrics(conns);
+  if (line) {
+    for (const m of ms) {
+      const each = ratios(m);
+      line({
+        kind: 'chain-metric',
+        metric: m.id,
+        label: m.label.trim(),
+        unit: m.unit,
+        better: m.better,
+        mxproxy: med(mxRounds, m.id) ?? null,
+        peer: med(peerRounds, m.id) ?? null,
+        ratio: medianOr(each),
+        ratios: each,
+        ...(base ? { baseline: med(baseRounds, m.id) ?? null, baselineRatio: medianOr(baseRatios(m)), baselineRatios: baseRatios(m) } : {}),
+      });
+    }
+    for (const [k, vs] of r.rounds) vs.forEach((v, i) => line({ kind: 'chain-raw', chain: k, round: i + 1, ...v }));
+    if (r.skipped) line({ kind: 'chain-skipped', chain: 'peerchain', reason: r.skipped });
+    for (const e of r.errors) line({ kind: 'error', case: 'chain', peer: e.chain, step: e.step, error: e.error });
+    return [];
+  }
+  const out: string[] = [
+    '',
+    'chain: app → plain TCP → client side → mutual TLS → server side → plain TCP → echo',
+    '',
+    `| metric | ${mx?.label ?? 'mxproxy'} | ${peer?.label ?? 'stunnel → HAProxy'} | ratio |${base ? ' baseline build | vs baseline |' : ''}`,
+    `|---|---:|---:|---:|${base ? '---:|---:|' : ''}`,
+  ];
+  const cell = (v: number | undefined, c: Chain | undefined) => (v !== undefined ? fmt(v) : c ? 'error' : '—');
+  const times = (xs: number[]) => (xs.length ? `${median(xs).toFixed(2)}×` : '—');
+  for (const m of ms) {
+    let row = `| ${m.label}, ${m.unit} | ${cell(med(mxRounds, m.id), mx)} | ${cell(med(peerRounds, m.id), peer)} | ${times(ratios(m))} |`;
+    if (base) row += ` ${cell(med(baseRounds, m.id), base)} | ${times(baseRatios(m))} |`;
+    out.push(row);
+  }
+  out.push(
+    '',
+    'ratio: >1 means the mxproxy chain is better (rate: mxproxy/peer; latency, CPU: peer/mxproxy);' +
+      (rounds > 1 ? ' the median of each round\'s ratio (the two ran back to back), every round:' : ''),
+  );
+  if (rounds > 1) for (const m of ms) if (ratios(m).length) out.push(`  ${m.label.trim()}: ${ratios(m).map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+  if (base) {
+    out.push(`vs baseline: this build's chain against the --baseline build's (${base.procs[0]!.child.spawnargs.find((a) => a.endsWith('main.js')) ?? '?'}), same convention;` + (rounds > 1 ? ' every round:' : ''));
+    if (rounds > 1) for (const m of ms) if (baseRatios(m).length) out.push(`  ${m.label.trim()}: ${baseRatios(m).map((x) => `${x.toFixed(2)}×`).join(' ')}`);
+  }
+  const share = med(peerRounds, 'resumedShare');
+  out.push(
+    'CPU: utime+stime of both processes of the chain (client side + server side), per connection of the conn step.',
+    'Both chain processes pinned to CPU 0 (when pinned); the echo backend and the load on CPU 1. The app speaks plain TCP:' +
+      ' the middle hop is the only TLS, and both client sides resume TLS sessions (mxproxy forward: its session cache;' +
+      ` stunnel: its own)${share !== undefined ? `; HAProxy counted ${(share * 100).toFixed(0)} % of its handshakes resumed` : ''}.`,
+  );
+  if (r.skipped) out.push(`note: the stunnel → HAProxy chain was skipped: ${r.skipped}`);
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------------ main
 
 const USAGE = `usage: node dist/scripts/bench.js [options]
   --duration <s>   seconds per case and peer (default 4)
   --idle <n>       idle pairs for the RSS case (default 2000)
   --conns <n>      concurrent loops in the connection case (default 16)
-  --cases <list>   comma-separated, of bulk,conn,conn-resumed,latency,idle (default: all)
+  --cases <list>   comma-separated, of bulk,conn,conn-resumed,latency,idle,chain (default: all)
   --rounds <n>     rounds per case, each starting with another peer; medians reported (default 1)
   --no-event-log   leave out the "mxproxy + event log" peer
   --admin          add "mxproxy + admin": adminListen on, one /events client connected all along
+  --baseline <dir> chain case: also run the chain of another built checkout (its dist/src/cli/main.js), to
+                   set this build against it in the same run (e.g. a checkout of main)
   --json           JSON lines instead of the Markdown table
   -h, --help       this text`;
 
@@ -743,6 +1242,7 @@ function readArgs() {
         json: { type: 'boolean', default: false },
         'no-event-log': { type: 'boolean', default: false },
         admin: { type: 'boolean', default: false },
+        baseline: { type: 'string' },
         rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -763,6 +1263,7 @@ function parseOptions(): {
   eventLog: boolean;
   admin: boolean;
   rounds: number;
+  baselineJs: string | undefined;
 } {
   const values = readArgs();
   if (values.help) {
@@ -780,7 +1281,23 @@ function parseOptions(): {
   if (wanted.length === 0) usageError('--cases names no case');
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usageError(`--rounds must be a whole number 1..20, got "${values.rounds}"`);
-  return { durationMs: duration * 1000, idle, conns, cases: wanted as CaseName[], json: values.json, eventLog: !values['no-event-log'], admin: values.admin, rounds };
+  let baselineJs: string | undefined;
+  if (values.baseline !== undefined) {
+    baselineJs = path.resolve(values.baseline, 'dist', 'src', 'cli', 'main.js');
+    if (!fs.existsSync(baselineJs)) usageError(`--baseline: no ${baselineJs} (a checkout, built)`);
+    if (!wanted.includes('chain')) usageError('--baseline is for the chain case: add chain to --cases');
+  }
+  return {
+    durationMs: duration * 1000,
+    idle,
+    conns,
+    cases: wanted as CaseName[],
+    json: values.json,
+    eventLog: !values['no-event-log'],
+    admin: values.admin,
+    rounds,
+    baselineJs,
+  };
 }
 
 let tmpDir: string | null = null;
@@ -792,7 +1309,7 @@ function removeTmp(): void {
 async function main(): Promise<number> {
   const opts = parseOptions();
   // the whole run is bounded, whatever happens inside it (each case has its own, tighter limit)
-  const hardLimitS = 60 + 3 * opts.rounds * (5 * (opts.durationMs / 1000) + 160);
+  const hardLimitS = 60 + 3 * opts.rounds * (8 * (opts.durationMs / 1000) + 200);
   setTimeout(() => {
     process.stderr.write(`bench: the run did not finish within ${hardLimitS} s; stopping\n`);
     void shutdownAndExit(2);
@@ -828,17 +1345,24 @@ async function main(): Promise<number> {
   const client = await issueCertificate(ca, { kind: 'client', commonName: 'bench-client' });
   const caFiles = await writeIssued(certDir, 'ca', ca);
   const serverFiles = await writeIssued(certDir, 'server', server);
-  await writeIssued(certDir, 'client', client);
+  const clientFiles = await writeIssued(certDir, 'client', client);
   const clientTls: ClientTls = { ca: ca.certPem, cert: client.certPem, key: client.keyPem };
 
   const here = path.dirname(fileURLToPath(import.meta.url));
   const backendsJs = path.join(here, 'benchBackends.js');
   const proxyJs = path.join(here, '..', 'src', 'cli', 'main.js');
 
+  // The cases against direct TLS need its server and the proxy peers; `chain` alone starts only its own.
+  const classic = opts.cases.some((c) => c !== 'chain');
   // plain backends behind the proxy (with the load on CPU 1); the TLS baseline server on CPU 0
   const plain = startNode(backendsJs, [], 1, ['pipe', 'pipe', 'pipe']);
-  const direct = startNode(backendsJs, ['--tls', '--cert', serverFiles.certFile, '--key', serverFiles.keyFile, '--ca', caFiles.certFile], 0, ['pipe', 'pipe', 'pipe']);
-  const [plainPorts, directPorts] = await Promise.all([backendPorts(plain, 'the plain backends'), backendPorts(direct, 'the TLS baseline server')]);
+  const direct = classic
+    ? startNode(backendsJs, ['--tls', '--cert', serverFiles.certFile, '--key', serverFiles.keyFile, '--ca', caFiles.certFile], 0, ['pipe', 'pipe', 'pipe'])
+    : undefined;
+  const [plainPorts, directPorts] = await Promise.all([
+    backendPorts(plain, 'the plain backends'),
+    direct ? backendPorts(direct, 'the TLS baseline server') : Promise.resolve(undefined),
+  ]);
 
   /** A proxy process on the plain backends; `extra` config lines (the event log). */
   const startProxyPeer = async (key: 'mxproxy' | 'mxlog' | 'mxadmin', label: string, extra: string[]): Promise<Peer> => {
@@ -890,12 +1414,12 @@ async function main(): Promise<number> {
   // mxproxy between the two variants: rounds run the peers in this order, then reversed, so each variant
   // always runs right next to the plain proxy it is compared with.
   const proxyPeers: Peer[] = [];
-  if (opts.eventLog) {
+  if (classic && opts.eventLog) {
     proxyPeers.push(await startProxyPeer('mxlog', 'mxproxy + event log', [`eventLog = "${eventLogFile}"`, 'eventLogLevel = "lifecycle"']));
   }
-  proxyPeers.push(await startProxyPeer('mxproxy', 'mxproxy', []));
+  if (classic) proxyPeers.push(await startProxyPeer('mxproxy', 'mxproxy', []));
   let page: LiveFeed | undefined;
-  if (opts.admin) {
+  if (classic && opts.admin) {
     const adminPort = await freePort();
     proxyPeers.push(await startProxyPeer('mxadmin', 'mxproxy + admin', [`adminListen = "127.0.0.1:${adminPort}"`]));
     // The admin endpoint is bound after the listeners (once its diagram is drawn): wait for it too.
@@ -904,20 +1428,23 @@ async function main(): Promise<number> {
     page = await openLiveFeed(adminPort);
   }
 
-  const peers: Peer[] = [
-    {
-      key: 'direct',
-      label: 'direct TLS',
-      child: direct,
-      pid: direct.pid!,
-      echo: { port: directPorts.echo, mx: false, name: 'echo' },
-      sink: { port: directPorts.sink, mx: false, name: 'sink' },
-      info: {},
-      broken: null,
-      logTail: () => '',
-    },
-    ...proxyPeers,
-  ];
+  const peers: Peer[] =
+    direct && directPorts
+      ? [
+          {
+            key: 'direct',
+            label: 'direct TLS',
+            child: direct,
+            pid: direct.pid!,
+            echo: { port: directPorts.echo, mx: false, name: 'echo' },
+            sink: { port: directPorts.sink, mx: false, name: 'sink' },
+            info: {},
+            broken: null,
+            logTail: () => '',
+          },
+          ...proxyPeers,
+        ]
+      : [];
 
   // warm-up (JIT, first handshakes) and a check that each peer echoes at all, with its TLS parameters; a peer
   // that cannot is not measured (each of its cases reports this error)
@@ -966,6 +1493,25 @@ async function main(): Promise<number> {
     }
   }
   for (const [k, vs] of rounds) results.set(k, medianValues(vs));
+  // The chain case last, with its own processes (started now, stopped when it is done).
+  const chain = opts.cases.includes('chain')
+    ? await runChains(
+        {
+          dir: tmpDir,
+          echoPort: plainPorts.echo,
+          caFile: caFiles.certFile,
+          serverCert: serverFiles.certFile,
+          serverKey: serverFiles.keyFile,
+          clientCert: clientFiles.certFile,
+          clientKey: clientFiles.keyFile,
+          proxyJs,
+          baselineJs: opts.baselineJs,
+        },
+        o,
+        opts.rounds,
+        progress,
+      )
+    : undefined;
   // conn-resumed against conn, per peer, in this run: what a resumed connection costs the server next to a full one.
   const resumption = peers.flatMap((p) => {
     const full = results.get(`conn/${p.key}`)?.cpuUsPerConn;
@@ -1037,6 +1583,7 @@ async function main(): Promise<number> {
     }
     for (const r of resumption) line({ kind: 'resumption', ...r });
     for (const e of errors) line({ kind: 'error', ...e });
+    if (chain) chainReport(chain, opts.conns, opts.rounds, line);
   } else {
     const head = ['metric', 'direct TLS', 'mxproxy', 'ratio', ...(withLog ? ['mxproxy + event log', 'log cost'] : []), ...(withAdmin ? ['mxproxy + admin', 'admin cost'] : [])];
     const out: string[] = ['', `| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
@@ -1086,11 +1633,23 @@ async function main(): Promise<number> {
         (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians).` : '.'),
       'Figures from a shared machine are only comparable within one run (the ratios), not across runs.',
     );
-    for (const n of notes) out.push(`note: ${n}`);
-    process.stdout.write(`${out.join('\n')}\n`);
+    // only the chain asked for: its own section, without the table against direct TLS
+    const shown = ms.length > 0 ? out : [];
+    if (chain) {
+      shown.push(...chainReport(chain, opts.conns, opts.rounds));
+      if (ms.length === 0) {
+        shown.push(
+          `${opts.durationMs / 1000} s per step and chain` + (opts.rounds > 1 ? `, ${opts.rounds} rounds (medians).` : '.') +
+            ' Figures from a shared machine are only comparable within one run (the ratios), not across runs.',
+        );
+      }
+    }
+    for (const n of notes) shown.push(`note: ${n}`);
+    process.stdout.write(`${shown.join('\n')}\n`);
   }
   for (const e of errors) process.stderr.write(`bench: ${e.case} on ${e.peer} failed: ${e.error}\n`);
-  return errors.length > 0 ? 1 : 0;
+  for (const e of chain?.errors ?? []) process.stderr.write(`bench: chain ${e.step} on ${e.chain} failed: ${e.error}\n`);
+  return errors.length > 0 || (chain?.errors.length ?? 0) > 0 ? 1 : 0;
 }
 
 async function shutdownAndExit(code: number): Promise<never> {

@@ -1,6 +1,6 @@
 /** mxproxy as a library: run the proxy, or connect through one. */
 export { startProxy, type ProxyHandle, type ProxyOptions, type ProxyStats } from './proxy/runtime.js';
-export { connect, TlsSessionCache, type ConnectOptions } from './client/connect.js';
+export { clientSecureContext, connect, TlsSessionCache, type ConnectOptions } from './client/connect.js';
 export { loadProxyConfig, readProxyConfig, describeConfig, type ProxyConfig } from './config/index.js';
 export { ReplyCode, ALL_REPLY_CODES } from './shared/codes.js';
 export {

@@ -4,9 +4,10 @@
  * pair (sockets, the dial, timers) and reports outcomes as events on the bus; every decision is the machine's.
  */
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { CloseMode, ForwardOutput, ForwardTimerName } from '../../machines/forward.js';
 import type { ForwarderEvent } from '../../machines/forwarder.js';
-import { dialProxy, requestTarget } from '../client/connect.js';
+import { clientSecureContext, dialProxy, requestTarget } from '../client/connect.js';
 import type { TlsSessionCache } from '../client/sessionCache.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { ForwardEffect } from '../eventlog/effects.js';
@@ -46,7 +47,10 @@ export interface ForwardStats {
 export interface ForwardEffectsDeps {
   pairs: Map<string, ForwardPair>;
   bus: EventBus<ForwarderEvent>;
-  /** Client certificate, key and CA for the proxy (undefined when it is switched off), in force at each dial. */
+  /**
+   * Client certificate, key and CA for the proxy (undefined when it is switched off), in force at each dial. Its
+   * TLS context is made once per material object (a reload puts a new one in force) and used for every dial.
+   */
   tls: () => TlsMaterial | undefined;
   /** Sessions to resume with, when dialling the proxy. */
   sessionCache?: TlsSessionCache | undefined;
@@ -67,6 +71,18 @@ type Args = { context: { id: string; attempt: number } };
 
 export function createForwardEffects(deps: ForwardEffectsDeps) {
   const { pairs, bus, clock, logger, stats } = deps;
+  // Debug lines are built only when some transport takes them: winston formats (time stamp, fields) every line
+  // it is given before its transports drop those below their level — twice per pair, for nothing, at `info`.
+
+  /**
+   * The dial options of the material in force, with its TLS context: made at its first dial, made again when a
+   * reload swapped the material. The same object for every dial, so the session cache's key of it is computed once.
+   */
+  let dialTls: { material: TlsMaterial; options: TlsMaterial & { secureContext: tls.SecureContext } } | undefined;
+  const dialOptionsOf = (material: TlsMaterial) => {
+    if (dialTls?.material !== material) dialTls = { material, options: { ...material, secureContext: clientSecureContext(material) } };
+    return dialTls.options;
+  };
 
   /** A fault in an effect must not stop the actor system: it becomes an error of the local side. */
   function guarded<P>(name: string, fn: (p: ForwardPair, args: Args, params: P) => void) {
@@ -94,7 +110,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
 
   function failed(p: ForwardPair, attempt: number, address: string, code: string, message: string): void {
     p.dial = null;
-    logger.debug(`${printable(address)} failed: ${code}`, { target: p.target, peer: p.peer, attempt });
+    if (logger.isDebugEnabled()) logger.debug(`${printable(address)} failed: ${code}`, { target: p.target, peer: p.peer, attempt });
     bus.emit({ type: 'BACKEND_FAILED', id: p.id, attempt, address, code, message });
   }
 
@@ -134,7 +150,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
       if (!tls) throw new InternalError('a dial through the proxy without a client certificate');
       p.dial = dialProxy(
         address,
-        tls,
+        dialOptionsOf(tls),
         (socket) => connected(p, socket, attempt, address),
         (err) => failed(p, attempt, address, errorCode(err), err.message),
         { sessionCache: deps.sessionCache },
@@ -179,7 +195,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
       upstream.pipe(local);
       p.linked = true;
       stats.linked++;
-      logger.debug('linked', { target: p.target, peer: p.peer, via: p.via, ms: Math.round(clock.now() - p.acceptedAt) });
+      if (logger.isDebugEnabled()) logger.debug('linked', { target: p.target, peer: p.peer, via: p.via, ms: Math.round(clock.now() - p.acceptedAt) });
     }),
 
     closeSockets: guarded<{ mode: CloseMode }>('closeSockets', (p, _args, { mode }) => {
@@ -216,7 +232,7 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
     p.upstream?.destroy();
     const refusal = p.linked ? undefined : refusalOf(out);
     if (!refusal) {
-      logger.debug('unlinked', { target: p.target, peer: p.peer, up: out.up, down: out.down, reason: out.reason });
+      if (logger.isDebugEnabled()) logger.debug('unlinked', { target: p.target, peer: p.peer, up: out.up, down: out.down, reason: out.reason });
       return;
     }
     stats.refused++;

@@ -159,7 +159,8 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
     bus,
     tls: () => live.tls,
     // One cache for the forwarder's life (used only when it dials the proxy): every pair after the first resumes.
-    sessionCache: opts.sessionCache ?? new TlsSessionCache(),
+    // Nothing here reads the proxy's certificate on a resumed connection: sessions without it are cheaper to offer.
+    sessionCache: opts.sessionCache ?? new TlsSessionCache({ keepPeerCertificate: false }),
     clock,
     logger,
     stats: counts,

@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { createCa, createCrl, issueCertificate, type Issued } from '../../src/certs/index.js';
-import { TlsSessionCache } from '../../src/client/sessionCache.js';
+import { TlsSessionCache, withoutPeerCertificate } from '../../src/client/sessionCache.js';
 import { certificateFacts, normalSerial, readCrl } from '../../src/net/der.js';
 import { resumptionCheck } from '../../src/net/resumption.js';
 import {
@@ -138,6 +138,84 @@ describe('TlsSessionCache', () => {
     c.get(k(1)); // used: now the most recent
     c.add(k(3), s(3));
     assert.deepEqual([c.get(k(1)), c.get(k(2)), c.get(k(3))], [s(1), undefined, s(3)]);
+  });
+});
+
+describe('sessions without the proxy\'s certificate (keepPeerCertificate: false)', () => {
+  /** A plain Node mutual-TLS server on loopback (up to `maxVersion`) that answers "hi" and closes. */
+  async function pair(maxVersion: tls.SecureVersion) {
+    const ca = await createCa({ commonName: 'session unit CA' });
+    const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const client = await issueCertificate(ca, { kind: 'client', commonName: 'c' });
+    const srv = tls.createServer({ cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true, maxVersion }, (s) =>
+      s.end('hi'),
+    );
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    /** One connection; its sessions, whether it resumed, and the certificate it saw. */
+    const connect = (session?: Buffer) =>
+      new Promise<{ sessions: Buffer[]; reused: boolean; authorized: boolean; peerRaw: Buffer | undefined }>((resolve, reject) => {
+        const sessions: Buffer[] = [];
+        let reused = false;
+        let authorized = false;
+        let peerRaw: Buffer | undefined;
+        const s = tls.connect({ host: '127.0.0.1', port, cert: client.certPem, key: client.keyPem, ca: ca.certPem, ...(session ? { session } : {}) });
+        s.on('session', (b: Buffer) => sessions.push(b));
+        s.once('secureConnect', () => {
+          reused = s.isSessionReused();
+          authorized = s.authorized;
+          peerRaw = (s.getPeerCertificate() as Partial<tls.PeerCertificate>).raw;
+        });
+        s.on('data', () => {});
+        s.on('error', reject);
+        s.on('close', () => resolve({ sessions, reused, authorized, peerRaw }));
+      });
+    return { connect, serverDer: der(server.certPem), close: () => new Promise<void>((r) => srv.close(() => r())) };
+  }
+
+  it('TLS 1.3: the certificate is taken out, nothing else; the session still resumes, authorized', async () => {
+    const p = await pair('TLSv1.3');
+    try {
+      const full = await p.connect();
+      assert.ok(full.authorized && !full.reused);
+      assert.deepEqual(full.peerRaw, p.serverDer);
+      const session = full.sessions.at(-1)!;
+      const lean = withoutPeerCertificate(session);
+      assert.ok(session.includes(p.serverDer), 'OpenSSL keeps the certificate in the session');
+      assert.ok(!lean.includes(p.serverDer), 'taken out');
+      assert.equal(session.length - lean.length >= p.serverDer.length, true);
+      assert.deepEqual(withoutPeerCertificate(lean), lean, 'nothing more to take out');
+      const cut = session.subarray(0, session.length - 1);
+      assert.equal(withoutPeerCertificate(cut), cut, 'a cut session is left as it is');
+      const resumed = await p.connect(lean);
+      assert.equal(resumed.reused, true, 'resumed with the lean session');
+      assert.equal(resumed.authorized, true);
+      assert.equal(resumed.peerRaw, undefined, 'getPeerCertificate() is empty on such a resumed connection');
+      const cache = new TlsSessionCache({ keepPeerCertificate: false });
+      cache.add('k', session);
+      assert.deepEqual(cache.get('k'), lean);
+      const keeping = new TlsSessionCache();
+      keeping.add('k', session);
+      assert.deepEqual(keeping.get('k'), session, 'kept whole by default');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('TLS 1.2 sessions and what is not a session come back unchanged', async () => {
+    const p = await pair('TLSv1.2');
+    try {
+      const full = await p.connect();
+      const session = full.sessions.at(-1)!;
+      assert.ok(session.includes(p.serverDer));
+      assert.equal(withoutPeerCertificate(session), session);
+      assert.equal((await p.connect(withoutPeerCertificate(session))).reused, true);
+    } finally {
+      await p.close();
+    }
+    for (const junk of [Buffer.alloc(0), Buffer.from([0x30]), Buffer.from([0x30, 0x85, 1, 2, 3, 4, 5]), Buffer.from('not DER at all')]) {
+      assert.equal(withoutPeerCertificate(junk), junk);
+    }
   });
 });
 
