@@ -44,7 +44,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../src/protocol/frame.js';
-import { SERVICE_NODE_FLAGS } from '../src/process/nodeFlags.js';
 
 const MiB = 1 << 20;
 const now = (): number => performance.now(); // ms
@@ -492,8 +491,8 @@ const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 let pinned = false;
 
 /** Starts `node <script> args` (on `cpu` when pinning); the child is stopped by PID at exit. */
-function startNode(script: string, args: string[], cpu: number, stdio: StdioOptions, nodeFlags: readonly string[] = []): ChildProcess {
-  return startProgram(process.execPath, [...nodeFlags, script, ...args], cpu, stdio);
+function startNode(script: string, args: string[], cpu: number, stdio: StdioOptions): ChildProcess {
+  return startProgram(process.execPath, [script, ...args], cpu, stdio);
 }
 
 /** Starts `command args` (on `cpu` when pinning: taskset execs it, so the child's PID is the program's). */
@@ -866,9 +865,9 @@ async function startMxChain(f: ChainFiles, key: 'mxchain' | 'mxbase', js: string
   );
   const logs = [path.join(f.dir, `${key}-forward.log`), path.join(f.dir, `${key}-proxy.log`)];
   const logTail = tailOf(logs);
-  const proxy = startLogged(process.execPath, [...SERVICE_NODE_FLAGS, js, 'start', '-c', proxyConfig], logs[1]!);
+  const proxy = startLogged(process.execPath, [js, 'start', '-c', proxyConfig], logs[1]!);
   await waitForPort(proxyPort, proxy, `the ${key} chain's mxproxy start`, logTail);
-  const forward = startLogged(process.execPath, [...SERVICE_NODE_FLAGS, js, 'forward', '-c', forwardConfig], logs[0]!);
+  const forward = startLogged(process.execPath, [js, 'forward', '-c', forwardConfig], logs[0]!);
   await waitForPort(localPort, forward, `the ${key} chain's mxproxy forward`, logTail);
   return {
     key,
@@ -1388,7 +1387,7 @@ async function main(): Promise<number> {
     );
     const logFile = path.join(tmpDir!, `${key}.log`);
     const logFd = fs.openSync(logFile, 'w');
-    const child = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd], SERVICE_NODE_FLAGS);
+    const child = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd]);
     fs.closeSync(logFd);
     const logTail = () => {
       try {

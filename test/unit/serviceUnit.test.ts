@@ -10,7 +10,6 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../../src/config/index.js';
-import { SERVICE_NODE_FLAGS } from '../../src/process/nodeFlags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const UNIT = path.join(ROOT, 'scripts/mxproxy.service');
@@ -58,18 +57,11 @@ describe('scripts/mxproxy.service', () => {
   it('runs the installed CLI on the /etc config, as exec, restarted on failure', () => {
     const bin = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['mxproxy'];
     assert.equal(one('Service', 'Type'), 'exec');
-    assert.equal(one('Service', 'ExecStart'), `/usr/bin/env node ${SERVICE_NODE_FLAGS.join(' ')} ${INSTALL_DIR}/${bin} start -c ${CONFIG}`);
+    assert.equal(one('Service', 'ExecStart'), `/usr/bin/env node ${INSTALL_DIR}/${bin} start -c ${CONFIG}`);
     assert.equal(one('Service', 'ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Service', 'Restart'), 'on-failure');
     assert.equal(one('Service', 'RestartPreventExitStatus'), '2', 'a configuration error (exit 2) is not restarted');
     assert.equal(one('Install', 'WantedBy'), 'multi-user.target');
-  });
-
-  it('runs node with the flags npm start and the bench use (src/process/nodeFlags.ts)', () => {
-    assert.ok(SERVICE_NODE_FLAGS.length > 0);
-    const start = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start'];
-    assert.equal(start, `exec node ${SERVICE_NODE_FLAGS.join(' ')} scripts/start.mjs start -c config/mxproxy.config`);
-    assert.ok(one('Service', 'ExecStart').startsWith(`/usr/bin/env node ${SERVICE_NODE_FLAGS.join(' ')} `));
   });
 
   it('runs as mxproxy, confined, with only the capability to bind ports below 1024', () => {
