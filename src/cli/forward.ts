@@ -17,6 +17,7 @@ import { ConfigError } from '../errors.js';
 import { startForwarder, type Forwarder } from '../forward/forwarder.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
+import { sweepArrayBuffersInline } from '../process/v8Tuning.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { logEffectiveConfig, openLogger } from './logging.js';
 import { handleSignals } from './stopSignals.js';
@@ -109,8 +110,9 @@ async function forwardCommand(o: ForwardOptions): Promise<void> {
     logEffectiveConfig(logger, o.logFormat, { text: describeClientConfig(config), file: config.file, section: CLIENT_SECTION, keys: CLIENT_KEYS });
   }
 
-  // Forwarded bytes churn Buffers; in the background, see the module for why.
+  // Forwarded bytes churn Buffers; see the modules for why.
   void raiseMallocTrimThreshold();
+  sweepArrayBuffersInline();
   let exiting = false;
   const started = handleSignals<Forwarder>(logger, {
     stop: (forwarder, drain) => {

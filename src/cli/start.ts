@@ -9,6 +9,7 @@ import { describeConfig, loadProxyConfig, PROXY_KEYS, PROXY_SECTION, resolveLogT
 import { ConfigError } from '../errors.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
+import { sweepArrayBuffersInline } from '../process/v8Tuning.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
 import { logEffectiveConfig, openLogger } from './logging.js';
@@ -113,8 +114,9 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   const workers = worker === undefined ? resolveWorkers(config.workers) : 1;
   if (workers > 1) await startPrimary(config, logger, workers);
 
-  // Forwarded bytes churn Buffers; in the background, see the module for why.
+  // Forwarded bytes churn Buffers; see the modules for why.
   void raiseMallocTrimThreshold();
+  sweepArrayBuffersInline();
   const setup = worker !== undefined ? await workerSetup() : undefined;
   const started = handleSignals<ProxyHandle>(
     logger,
