@@ -30,6 +30,7 @@ import type { Logger } from '../log.js';
 import { lifecycle$ } from '../net/socketEvents.js';
 import type { TlsMaterial } from '../net/tlsTerminator.js';
 import { EventBus } from '../proxy/bus.js';
+import { drainingStop } from '../process/drainingStop.js';
 import { addressKey, formatHostPort, type HostPort } from '../shared/address.js';
 import { TlsSessionCache } from '../client/sessionCache.js';
 import { createForwardEffects, type ForwardPair, type ForwardStats } from './effects.js';
@@ -316,35 +317,28 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
   };
   warnProxyOff();
 
-  let stopping: Promise<void> | undefined;
-  let draining = false;
-  const stop = (stopOpts: { drain?: boolean } = {}): Promise<void> => {
-    const drain = stopOpts.drain === true;
-    if (stopping) {
-      if (draining && !drain) {
-        draining = false;
-        logger.info(`resetting the ${pairs.size} remaining connection(s) now`);
-        bus.emit({ type: 'SHUTDOWN', now: true });
-      }
-      return stopping;
-    }
-    draining = drain;
-    stopping = (async () => {
+  let stopping = false;
+  const stop = drainingStop({
+    hurry: () => {
+      logger.info(`resetting the ${pairs.size} remaining connection(s) now`);
+      bus.emit({ type: 'SHUTDOWN', now: true });
+    },
+    run: async (drain, drained) => {
+      stopping = true;
       const closing = [...listeners.values()].map((l) => new Promise<void>((r) => l.server.close(() => r())));
       if (drain) logger.info(`draining: no new connections; linked ones may go on for up to ${live.config.drainTimeout} ms`);
       // Through the bus, so the event log has it; the root stops when every pair has closed.
       bus.emit(drain ? { type: 'SHUTDOWN' } : { type: 'SHUTDOWN', now: true });
       await rootDone;
-      draining = false;
+      drained();
       await Promise.all([...closing, ...retired]);
       await inspector?.close();
       subscription.unsubscribe();
       bus.complete();
       await recorder?.close();
       process.off('exit', flushOnExit);
-    })();
-    return stopping;
-  };
+    },
+  });
 
   const reload = async (source?: ForwarderReloadSource): Promise<ForwarderReloadResult> => {
     const reject = (problems: string[]): ForwarderReloadResult => {

@@ -30,6 +30,7 @@ import { errorCode, lifecycle$ } from '../net/socketEvents.js';
 import { RevocationList } from '../net/revocation.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { createTlsTerminator, reloadTlsTerminator, rotateTicketKeys, type TlsMaterial, type TlsOkInfo } from '../net/tlsTerminator.js';
+import { drainingStop } from '../process/drainingStop.js';
 import { pidDirectoryProblem, removePidFile, writePidFile } from '../process/pidFile.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { formatHostPort, sourceAddress } from '../shared/address.js';
@@ -489,28 +490,22 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     connectRate: l.connectRate ? rateLabel(l.connectRate) : 'off',
   });
 
-  let stopping: Promise<void> | null = null;
-  /** A drain is running: a stop() without drain now closes the rest. */
-  let draining = false;
-  stop = (stopOpts: StopOptions = {}) => {
-    const drain = stopOpts.drain === true;
-    if (stopping) {
-      if (draining && !drain) {
-        draining = false;
-        logger.info(`closing the ${pairs.size} remaining pair(s) now`);
-        bus.emit({ type: 'SHUTDOWN', now: true });
-      }
-      return stopping;
-    }
-    draining = drain;
-    stopping = (async () => {
+  /** Set once stop() has begun: a reload is refused from then on. */
+  let stopping = false;
+  stop = drainingStop({
+    hurry: () => {
+      logger.info(`closing the ${pairs.size} remaining pair(s) now`);
+      bus.emit({ type: 'SHUTDOWN', now: true });
+    },
+    run: async (drain, drained) => {
+      stopping = true;
       const closed = listening.close();
       stopRotation();
       if (drain) logger.info(`draining: no new connections; linked pairs may go on for up to ${config().drainTimeout} ms`);
       // Through the bus, so the event log has it.
       bus.emit(drain ? { type: 'SHUTDOWN' } : { type: 'SHUTDOWN', now: true });
       await rootDone;
-      draining = false;
+      drained();
       await closed;
       await inspector?.close();
       subscription.unsubscribe();
@@ -525,9 +520,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       }
       logger.info('mxproxy stopped');
       resolveStopped();
-    })();
-    return stopping;
-  };
+    },
+  });
 
   /** The pairs past authorization that `next` no longer admits, and why. */
   const toRevoke = (): { p: Pair; reason: RevokeReason; why: string }[] => {
