@@ -33,6 +33,15 @@ type ConnectionLogic = typeof connectionMachine;
  */
 export type ChildStepObserver = (id: string, snapshot: { value: unknown; status: string }, on: string) => void;
 
+/** One observer for those given (the event log's, the inspector's); undefined when none is. */
+export function observeAll(...observers: (ChildStepObserver | undefined)[]): ChildStepObserver | undefined {
+  const given = observers.filter((o): o is ChildStepObserver => o !== undefined);
+  if (given.length <= 1) return given[0];
+  return (id, snapshot, on) => {
+    for (const o of given) o(id, snapshot, on);
+  };
+}
+
 export interface RegistryOptions<TOutput = ConnectionOutput> {
   /** Sees each child's snapshot after every event it took. */
   observe?: ChildStepObserver | undefined;

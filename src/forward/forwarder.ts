@@ -20,6 +20,7 @@ import net from 'node:net';
 import { createActor, type Actor } from 'xstate';
 import { forwardMachine } from '../../machines/forward.js';
 import { ForwardRegistry, forwarderMachine, superviseForwardsWith, type ForwarderEvent } from '../../machines/forwarder.js';
+import { observeAll } from '../../machines/registry.js';
 import { systemClock, type Clock } from '../clock.js';
 import { formatIssue, type AdminConfig, type ClientConfig, type ForwardRule } from '../config/index.js';
 import { TlsMaterialError } from '../errors.js';
@@ -196,20 +197,12 @@ export async function startForwarder(opts: ForwarderOptions): Promise<Forwarder>
       configLoadedAt: () => configLoadedAt,
     });
   }
-  const observeRecorder = recorder?.observeChild;
-  const observeInspector = inspector?.step;
 
   // With a log, each effect is recorded as it is called, and every microstep seen through XState's inspection
   // (as in the proxy's runtime).
   const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
   const registry = new ForwardRegistry(forwardMachine.provide({ actions }), {
-    observe:
-      observeRecorder && observeInspector
-        ? (id, snapshot, on) => {
-            observeRecorder(id, snapshot, on);
-            observeInspector(id, snapshot, on);
-          }
-        : (observeRecorder ?? observeInspector),
+    observe: observeAll(recorder?.observeChild, inspector?.step),
     finished: (output) => {
       recorder?.output(output.id, output);
       effects.finished(output);

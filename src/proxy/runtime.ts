@@ -18,7 +18,7 @@ import path from 'node:path';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { proxyMachine, type ProxyEvent } from '../../machines/proxy.js';
-import { ConnectionRegistry, superviseWith } from '../../machines/registry.js';
+import { ConnectionRegistry, observeAll, superviseWith } from '../../machines/registry.js';
 import { Authorizer } from '../auth/rules.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { formatIssue, type AdminConfig, type ProxyConfig } from '../config/types.js';
@@ -276,20 +276,12 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       configLoadedAt: () => configLoadedAt,
     });
   }
-  const observeRecorder = recorder?.observeChild;
-  const observeInspector = inspector?.step;
 
   // The runtime holds the pairs; the root's actions reach them through it (machines/registry.ts). With a log,
   // each effect is recorded as it is called: wrapped here, once, so the machines stay pure.
   const actions = recorder ? recordEffects(effects.actions, recorder.effect) : effects.actions;
   const registry = new ConnectionRegistry(connectionMachine.provide({ actions }), {
-    observe:
-      observeRecorder && observeInspector
-        ? (id, snapshot, on) => {
-            observeRecorder(id, snapshot, on);
-            observeInspector(id, snapshot, on);
-          }
-        : (observeRecorder ?? observeInspector),
+    observe: observeAll(recorder?.observeChild, inspector?.step),
     finished: (output) => {
       recorder?.output(output.id, output);
       effects.finished(output);
