@@ -71,9 +71,6 @@ type Args = { context: { id: string; attempt: number } };
 
 export function createForwardEffects(deps: ForwardEffectsDeps) {
   const { pairs, bus, clock, logger, stats } = deps;
-  // Debug lines are built only when some transport takes them: winston formats (time stamp, fields) every line
-  // it is given before its transports drop those below their level — twice per pair, for nothing, at `info`.
-
   /**
    * The dial options of the material in force, with its TLS context: made at its first dial, made again when a
    * reload swapped the material. The same object for every dial, so the session cache's key of it is computed once.
@@ -108,6 +105,8 @@ export function createForwardEffects(deps: ForwardEffectsDeps) {
     bus.attach(lifecycle$(socket, 'server', p.id));
   }
 
+  // Debug lines (here, at link and unlink) are built only when some transport takes them: winston formats every
+  // line it is given before its transports drop those below their level.
   function failed(p: ForwardPair, attempt: number, address: string, code: string, message: string): void {
     p.dial = null;
     if (logger.isDebugEnabled()) logger.debug(`${printable(address)} failed: ${code}`, { target: p.target, peer: p.peer, attempt });
