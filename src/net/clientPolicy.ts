@@ -15,7 +15,10 @@ export interface ClientRefusal {
   message: string;
 }
 
-export type ClientPolicy = (socket: TLSSocket, peer: PeerCertificate) => ClientRefusal | null;
+/** What the policy reads of the leaf: Node's CA flag and SHA-256 fingerprint (as getPeerCertificate gives them). */
+export type PolicyLeaf = Pick<PeerCertificate, 'ca' | 'fingerprint256'>;
+
+export type ClientPolicy = (socket: TLSSocket, peer: PolicyLeaf) => ClientRefusal | null;
 
 /** Leaf certificates whose issuer verdict is remembered; the oldest is forgotten first. */
 const VERDICTS_KEPT = 4096;
@@ -30,7 +33,7 @@ export function clientPolicy(caPem: string | Buffer): ClientPolicy {
   // certificates: it is kept per leaf (SHA-256 fingerprint, already computed by getPeerCertificate). The first
   // getPeerX509Certificate of a socket costs ~120 µs, more than the rest of the policy and identity together.
   const verdicts = new Map<string, boolean>();
-  const issuedByAnAnchor = (socket: TLSSocket, peer: PeerCertificate): boolean => {
+  const issuedByAnAnchor = (socket: TLSSocket, peer: PolicyLeaf): boolean => {
     const key = peer.fingerprint256;
     const known = key ? verdicts.get(key) : undefined;
     if (known !== undefined) return known;

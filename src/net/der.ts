@@ -173,6 +173,32 @@ export function certificateFacts(der: Uint8Array): CertificateFacts {
   };
 }
 
+/** Context tag [3] (constructed): the peer certificate in OpenSSL's SSL_SESSION_ASN1 (ssl/ssl_asn1.c). */
+const SESSION_PEER = 0xa3;
+
+/**
+ * The peer certificate's DER inside a serialized TLS session (`TLSSocket.getSession()`): OpenSSL's
+ * SSL_SESSION_ASN1 is a SEQUENCE whose optional `[3] EXPLICIT X509` field holds it. Undefined when the session
+ * has none or cannot be read: the caller then asks Node for the certificate the dearer way.
+ */
+export function sessionPeerCertificate(session: Uint8Array): Uint8Array | undefined {
+  try {
+    const top = readTlv(session, 0);
+    if (top.tag !== TAG.SEQUENCE) return undefined;
+    for (let at = top.body; at < top.end; ) {
+      const t = readTlv(session, at, top.end);
+      if (t.tag === SESSION_PEER) {
+        const cert = readTlv(session, t.body, t.end);
+        return cert.tag === TAG.SEQUENCE ? session.subarray(cert.start, cert.end) : undefined;
+      }
+      at = t.end;
+    }
+  } catch (err) {
+    if (!(err instanceof DerError)) throw err;
+  }
+  return undefined;
+}
+
 const BASIC_CONSTRAINTS = '2.5.29.19';
 
 /** basicConstraints of a certificate: `pathLen` undefined means no limit. Undefined when the extension is absent. */

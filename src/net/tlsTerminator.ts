@@ -17,6 +17,7 @@ import { ALPN_PROTOCOL } from '../protocol/frame.js';
 import { encodeIdentity } from '../shared/identity.js';
 import { clientPolicy, type ClientPolicy } from './clientPolicy.js';
 import { certificateIdentities } from './identity.js';
+import { sessionPeerCertificate } from './der.js';
 import { resumptionCheck, type ResumptionCheck } from './resumption.js';
 import { errorCode } from './socketEvents.js';
 
@@ -82,6 +83,8 @@ interface LeafFacts {
   identities: string[];
   summary: CertSummary;
   cert: { serial: string; notAfter: number };
+  /** What the client policy and the resumption check ask of the leaf (net/clientPolicy.ts, net/resumption.ts). */
+  peer: { ca: boolean; fingerprint256: string; raw: PeerCertificate['raw'] };
 }
 
 /** Frozen: every connection with the same certificate shares them. */
@@ -94,25 +97,32 @@ function leafFactsOf(peer: PeerCertificate): LeafFacts {
     summary: Object.freeze(certSummary(peer)),
     // Verified by Node, so valid_to is a date OpenSSL printed ("Dec  1 02:05:00 2026 GMT").
     cert: Object.freeze({ serial: peer.serialNumber, notAfter: Date.parse(peer.valid_to) }),
+    peer: Object.freeze({ ca: peer.ca === true, fingerprint256: peer.fingerprint256 ?? '', raw: peer.raw }),
   });
 }
 
 /** Leaf certificates whose facts are kept; the oldest is forgotten first. */
 const LEAVES_KEPT = 4096;
+/** By the certificate's DER itself (as a latin1 string): an exact key, no digest to compute or trust. */
 const leaves = new Map<string, LeafFacts>();
 
 /**
  * A plant's clients come back with the same few certificates: their names, summary and dates are parsed once
- * per certificate (by SHA-256 fingerprint), not once per connection.
+ * per certificate, not once per connection. The certificate is found in the session (getSession: OpenSSL
+ * serializes what it holds, ~6 µs), not with getPeerCertificate, which costs ~35 µs a call — three digests and
+ * every field converted to JavaScript — and more in a busy proxy; that is left for a certificate not seen before.
+ * Both read the same certificate (the session's peer), and a fact is only kept under the DER it was read from.
  */
-function leafFacts(peer: PeerCertificate): LeafFacts {
-  const key = peer.fingerprint256;
-  if (!key) return leafFactsOf(peer);
-  let facts = leaves.get(key);
-  if (!facts) {
-    facts = leafFactsOf(peer);
+function leafFacts(socket: tls.TLSSocket): LeafFacts {
+  const session = socket.getSession();
+  const der = session ? sessionPeerCertificate(session) : undefined;
+  const known = der ? leaves.get(Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1')) : undefined;
+  if (known) return known;
+  const peer = socket.getPeerCertificate(false);
+  const facts = leafFactsOf(peer);
+  if (peer.raw) {
     if (leaves.size >= LEAVES_KEPT) leaves.delete(leaves.keys().next().value as string);
-    leaves.set(key, facts);
+    leaves.set(peer.raw.toString('latin1'), facts);
   }
   return facts;
 }
@@ -210,13 +220,12 @@ export function createTlsTerminator(material: TlsMaterial, outcome: TlsOutcome, 
       socket.destroy();
       return;
     }
-    const peer = socket.getPeerCertificate(false);
+    const facts = leafFacts(socket);
     const gate = gates.get(server)!;
     const resumed = socket.isSessionReused();
     // Verified by Node, refused here (a CA as client, an intermediate outside the CA file, more than one CN; on
     // a resumed session also expired, revoked): as a TLS failure, before any request is read.
-    const refusal = (resumed ? gate.resumption(peer, now()) : null) ?? gate.policy(socket, peer);
-    const facts = leafFacts(peer);
+    const refusal = (resumed ? gate.resumption(facts.peer, now()) : null) ?? gate.policy(socket, facts.peer);
     const names = facts.names;
     if (refusal || !names.ok) {
       // The TLS socket first: the pair's teardown then destroys the accepted socket, which must not vanish

@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { createCa, createCrl, issueCertificate, type Issued } from '../../src/certs/index.js';
 import { TlsSessionCache, withoutPeerCertificate } from '../../src/client/sessionCache.js';
-import { certificateFacts, normalSerial, readCrl } from '../../src/net/der.js';
+import { certificateFacts, normalSerial, readCrl, sessionPeerCertificate } from '../../src/net/der.js';
 import { resumptionCheck } from '../../src/net/resumption.js';
 import {
   createTlsTerminator,
@@ -202,6 +202,47 @@ describe('sessions without the proxy\'s certificate (keepPeerCertificate: false)
     }
   });
 
+  it('sessionPeerCertificate: the client certificate of a server-side session, TLS 1.2 and 1.3, full and resumed', async () => {
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const ca = await createCa({ commonName: 'session DER CA' });
+      const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+      const client = await issueCertificate(ca, { kind: 'client', commonName: 'c' });
+      const seen: { fromSession: Uint8Array | undefined; raw: Buffer; reused: boolean }[] = [];
+      const srv = tls.createServer(
+        { cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true, maxVersion },
+        (s) => {
+          const session = s.getSession();
+          seen.push({ fromSession: session && sessionPeerCertificate(session), raw: s.getPeerCertificate().raw, reused: s.isSessionReused() });
+          s.end('hi');
+        },
+      );
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      const port = (srv.address() as net.AddressInfo).port;
+      try {
+        let ticket: Buffer | undefined;
+        for (let i = 0; i < 2; i++) {
+          await new Promise<void>((resolve, reject) => {
+            const s = tls.connect({ host: '127.0.0.1', port, cert: client.certPem, key: client.keyPem, ca: ca.certPem, ...(ticket ? { session: ticket } : {}) });
+            s.on('session', (b: Buffer) => (ticket = b));
+            s.on('data', () => {});
+            s.on('error', reject);
+            s.on('close', () => resolve());
+          });
+        }
+      } finally {
+        await new Promise<void>((r) => srv.close(() => r()));
+      }
+      assert.deepEqual(seen.map((x) => x.reused), [false, true], `${maxVersion}: a full handshake, then a resumed one`);
+      for (const x of seen) assert.deepEqual(Buffer.from(x.fromSession ?? []), der(client.certPem), `${maxVersion}: the DER getPeerCertificate gives`);
+      assert.deepEqual(seen[0]!.raw, der(client.certPem));
+    }
+    // A session without a peer certificate, and what is no session at all: nothing, never a throw.
+    const noPeer = Buffer.from([0x30, 0x06, 0x02, 0x01, 0x01, 0x04, 0x01, 0x00]);
+    for (const junk of [noPeer, Buffer.alloc(0), Buffer.from([0x30]), Buffer.from([0x30, 0x85, 1, 2, 3, 4, 5]), Buffer.from('not DER at all'), Buffer.from([0x30, 0x04, 0xa3, 0x02, 0x04, 0x00])]) {
+      assert.equal(sessionPeerCertificate(junk), undefined);
+    }
+  });
+
   it('TLS 1.2 sessions and what is not a session come back unchanged', async () => {
     const p = await pair('TLSv1.2');
     try {
@@ -250,6 +291,45 @@ describe('the terminator: ticket keys and a reload', () => {
       s.on('close', () => resolve(ticket));
     });
   }
+
+  it('two certificates of one name are told apart, fresh and resumed (facts kept per certificate)', async () => {
+    const ca = await createCa({ commonName: 'terminator facts CA' });
+    const server = await issueCertificate(ca, { kind: 'server', commonName: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const first = await issueCertificate(ca, { kind: 'client', commonName: 'same-name' });
+    const renewed = await issueCertificate(ca, { kind: 'client', commonName: 'same-name', dns: ['renewed.example'] });
+    const seen: { serial: string; identities: string[]; resumed: boolean }[] = [];
+    const t = createTlsTerminator(
+      { cert: server.certPem, key: server.keyPem, ca: ca.certPem },
+      {
+        ok: (_raw, socket, info) => {
+          seen.push({ serial: info.cert.serial, identities: info.identities, resumed: info.resumed });
+          socket.end('hello');
+        },
+        failed: () => {},
+      },
+    );
+    const listener = net.createServer((raw) => t.emit('connection', raw));
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const port = (listener.address() as net.AddressInfo).port;
+    try {
+      for (const c of [first, renewed, first, renewed]) {
+        const mine: TlsMaterial = { cert: c.certPem, key: c.keyPem, ca: ca.certPem };
+        const ticket = await hello(port, mine);
+        await hello(port, mine, ticket);
+      }
+    } finally {
+      await new Promise<void>((r) => listener.close(() => r()));
+    }
+    const serial = (i: Issued) => new X509Certificate(i.certPem).serialNumber;
+    assert.deepEqual(
+      seen.map((x) => x.serial),
+      [first, first, renewed, renewed, first, first, renewed, renewed].map(serial),
+    );
+    assert.deepEqual(seen.map((x) => x.resumed), [false, true, false, true, false, true, false, true]);
+    assert.deepEqual(seen[0]!.identities, ['cn:same-name']);
+    assert.deepEqual(seen[2]!.identities, ['cn:same-name', 'dns:renewed.example']);
+    assert.deepEqual(seen[7]!.identities, seen[2]!.identities);
+  });
 
   it('shares a given key, rotates, and a reload ends resumption of the sessions verified before it', async () => {
     const ca = await createCa({ commonName: 'terminator unit CA' });
