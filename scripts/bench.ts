@@ -44,6 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply, type Reply } from '../src/protocol/frame.js';
+import { withOpensslConfig } from '../src/process/opensslConfig.js';
 
 const MiB = 1 << 20;
 const now = (): number => performance.now(); // ms
@@ -486,6 +487,10 @@ function openFileLimit(): number | null {
   }
 }
 
+/** `mxproxy start` runs as the service unit and npm start run it: with the shipped OpenSSL settings (one TLS 1.3
+ * session ticket per full handshake); the peers, the floor and the TLS backends keep OpenSSL's defaults. */
+const SHIPPED_NODE_OPTIONS = withOpensslConfig([]);
+
 const children = new Set<ChildProcess>();
 const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 let pinned = false;
@@ -865,7 +870,7 @@ async function startMxChain(f: ChainFiles, key: 'mxchain' | 'mxbase', js: string
   );
   const logs = [path.join(f.dir, `${key}-forward.log`), path.join(f.dir, `${key}-proxy.log`)];
   const logTail = tailOf(logs);
-  const proxy = startLogged(process.execPath, [js, 'start', '-c', proxyConfig], logs[1]!);
+  const proxy = startLogged(process.execPath, [...SHIPPED_NODE_OPTIONS, js, 'start', '-c', proxyConfig], logs[1]!);
   await waitForPort(proxyPort, proxy, `the ${key} chain's mxproxy start`, logTail);
   const forward = startLogged(process.execPath, [js, 'forward', '-c', forwardConfig], logs[0]!);
   await waitForPort(localPort, forward, `the ${key} chain's mxproxy forward`, logTail);
@@ -1387,7 +1392,7 @@ async function main(): Promise<number> {
     );
     const logFile = path.join(tmpDir!, `${key}.log`);
     const logFd = fs.openSync(logFile, 'w');
-    const child = startNode(proxyJs, ['start', '-c', configFile], 0, ['ignore', logFd, logFd]);
+    const child = startProgram(process.execPath, [...SHIPPED_NODE_OPTIONS, proxyJs, 'start', '-c', configFile], 0, ['ignore', logFd, logFd]);
     fs.closeSync(logFd);
     const logTail = () => {
       try {
@@ -1635,6 +1640,7 @@ async function main(): Promise<number> {
     );
     // only the chain asked for: its own section, without the table against direct TLS
     const shown = ms.length > 0 ? out : [];
+    shown.push(`mxproxy start runs as the service unit and npm start run it: node ${SHIPPED_NODE_OPTIONS.join(' ')} (one TLS 1.3 session ticket per full handshake); everything else with OpenSSL's defaults (two).`);
     if (chain) {
       shown.push(...chainReport(chain, opts.conns, opts.rounds));
       if (ms.length === 0) {

@@ -30,6 +30,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { withOpensslConfig } from '../src/process/opensslConfig.js';
 import { ALPN_PROTOCOL, FrameReader, decodeBody, encodeRequest, parseReply } from '../src/protocol/frame.js';
 
 const now = (): number => performance.now();
@@ -211,7 +212,7 @@ async function startProxy(
   );
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
   const env = { ...process.env, ...(v.policy ? { NODE_CLUSTER_SCHED_POLICY: v.policy } : {}) };
-  const child: ChildProcess = spawn(process.execPath, [main, 'start', '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child: ChildProcess = spawn(process.execPath, [...withOpensslConfig([]), main, 'start', '-c', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

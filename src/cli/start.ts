@@ -9,6 +9,7 @@ import { describeConfig, loadProxyConfig, PROXY_KEYS, PROXY_SECTION, resolveLogT
 import { ConfigError } from '../errors.js';
 import { closeLogger, type LogFormat, type Logger } from '../log.js';
 import { raiseMallocTrimThreshold } from '../process/mallocTrim.js';
+import { opensslConfigInForce, ticketsNote, withOpensslConfig } from '../process/opensslConfig.js';
 import { sweepArrayBuffersInline } from '../process/v8Tuning.js';
 import { startProxy, type ProxyHandle } from '../proxy/runtime.js';
 import { ensureDevCertificates } from './devCerts.js';
@@ -112,6 +113,8 @@ export async function startCommand(opts: StartOptions): Promise<void> {
   }
 
   const workers = worker === undefined ? resolveWorkers(config.workers) : 1;
+  // The workers are started with the shipped OpenSSL settings unless the operator gave their own.
+  if (worker === undefined) logger.info(`TLS: ${ticketsNote(opensslConfigInForce(workers > 1 ? withOpensslConfig(process.execArgv) : process.execArgv))}`);
   if (workers > 1) await startPrimary(config, logger, workers);
 
   // Forwarded bytes churn Buffers; see the modules for why.

@@ -25,6 +25,7 @@ import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { loadTlsMaterial } from '../net/tlsMaterial.js';
 import { TICKET_KEY_BYTES, type TlsMaterial } from '../net/tlsTerminator.js';
+import { withOpensslConfig } from '../process/opensslConfig.js';
 import { checkLogDirectory, dropPrivileges, prepareLogDirectory } from '../process/privileges.js';
 import { asWorkerMessage, WORKER_ENV, type AdminQuestion, type PrimaryMessage, type WorkerStats } from './messages.js';
 
@@ -187,7 +188,8 @@ export class WorkerPool {
       const dir = path.dirname(eventLog.path);
       if (prepareLogDirectory(dir, this.config.runAs)) this.logger.info(`created the event log directory ${dir}`);
     }
-    cluster.setupPrimary({ exec: this.opts.exec, args: this.opts.args });
+    // The workers get the shipped OpenSSL settings (one session ticket per handshake) unless ours has others.
+    cluster.setupPrimary({ exec: this.opts.exec, args: this.opts.args, execArgv: withOpensslConfig(process.execArgv) });
     const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'handed out in turn by the primary (round-robin)' : 'accepted by the workers from a shared socket';
     this.logger.info(`starting ${plural(this.slots.length, 'worker')}; connections are ${policy}`);
     for (const slot of this.slots) this.fork(slot);

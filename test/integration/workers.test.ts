@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { lookupAccount } from '../../src/process/accounts.js';
+import { OPENSSL_CONFIG } from '../../src/process/opensslConfig.js';
 import { deadPort, digestUntilEnd, echoHandler, request, startBackend, type Backend, type ClientSocket } from '../helpers/harness.js';
 import { createTestPki, type TestPki } from '../helpers/pki.js';
 
@@ -128,6 +129,11 @@ describe('[proxy] workers = 2', () => {
     const first = workerPids(p.output());
     assert.equal(first.size, 2);
     for (const pid of first.values()) pids.add(pid);
+    // Started without it, the primary gives its workers the shipped OpenSSL settings (src/process/opensslConfig.ts).
+    assert.match(p.output(), /TLS: one TLS 1\.3 session ticket per full handshake/);
+    for (const pid of first.values()) {
+      assert.ok(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`--openssl-config=${OPENSSL_CONFIG}`), `worker ${pid}`);
+    }
 
     // Round-robin: consecutive connections go to alternate workers; a few tries in case of a late start.
     const served = new Set<number>();

@@ -54,10 +54,14 @@ describe('scripts/mxproxy.service', () => {
     return values[0]!;
   };
 
-  it('runs the installed CLI on the /etc config, as exec, restarted on failure', () => {
+  it('runs the installed CLI on the /etc config with the shipped OpenSSL settings, as exec, restarted on failure', () => {
     const bin = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['mxproxy'];
     assert.equal(one('Service', 'Type'), 'exec');
-    assert.equal(one('Service', 'ExecStart'), `/usr/bin/env node ${INSTALL_DIR}/${bin} start -c ${CONFIG}`);
+    assert.equal(
+      one('Service', 'ExecStart'),
+      `/usr/bin/env node --openssl-config=${INSTALL_DIR}/config/openssl.cnf ${INSTALL_DIR}/${bin} start -c ${CONFIG}`,
+      'with the shipped OpenSSL settings (src/process/opensslConfig.ts)',
+    );
     assert.equal(one('Service', 'ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Service', 'Restart'), 'on-failure');
     assert.equal(one('Service', 'RestartPreventExitStatus'), '2', 'a configuration error (exit 2) is not restarted');
