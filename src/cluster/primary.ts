@@ -188,7 +188,8 @@ export class WorkerPool {
       const dir = path.dirname(eventLog.path);
       if (prepareLogDirectory(dir, this.config.runAs)) this.logger.info(`created the event log directory ${dir}`);
     }
-    // The workers get the shipped OpenSSL settings (one session ticket per handshake) unless ours has others.
+    // The workers get the shipped OpenSSL settings (one session ticket per handshake) unless this process was
+    // given an OpenSSL configuration of the operator's.
     cluster.setupPrimary({ exec: this.opts.exec, args: this.opts.args, execArgv: withOpensslConfig(process.execArgv) });
     const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'handed out in turn by the primary (round-robin)' : 'accepted by the workers from a shared socket';
     this.logger.info(`starting ${plural(this.slots.length, 'worker')}; connections are ${policy}`);

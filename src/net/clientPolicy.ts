@@ -30,7 +30,7 @@ export function clientPolicy(caPem: string | Buffer): ClientPolicy {
   // X509Certificate of the peer needed.
   const checkIssuer = anchors.some(allowsSubCas);
   // The verdict depends only on the leaf and the anchors, and a plant's clients come back with the same few
-  // certificates: it is kept per leaf (SHA-256 fingerprint, already computed by getPeerCertificate). The first
+  // certificates: it is kept per leaf (SHA-256 fingerprint, from the terminator's per-certificate facts). The first
   // getPeerX509Certificate of a socket costs ~120 µs, more than the rest of the policy and identity together.
   const verdicts = new Map<string, boolean>();
   const issuedByAnAnchor = (socket: TLSSocket, peer: PolicyLeaf): boolean => {

@@ -16,8 +16,8 @@ import type { CertSummary } from '../shared/events.js';
 import { ALPN_PROTOCOL } from '../protocol/frame.js';
 import { encodeIdentity } from '../shared/identity.js';
 import { clientPolicy, type ClientPolicy } from './clientPolicy.js';
-import { certificateIdentities } from './identity.js';
 import { sessionPeerCertificate } from './der.js';
+import { certificateIdentities } from './identity.js';
 import { resumptionCheck, type ResumptionCheck } from './resumption.js';
 import { errorCode } from './socketEvents.js';
 
